@@ -1,0 +1,151 @@
+"""What every platform offers: apply a spec, watch readiness, find pods and processes, inject
+faults, read logs and metrics, collect evidence and tear down.
+
+`PodInfo`, `ProcessInfo` and `TimelineEntry` are plain records that events, checks and reports
+read; they never hold live handles.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ftlib.spec import DeploymentSpec
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    """A pod as the platform sees it at one moment."""
+
+    name: str
+    service: str
+    ready: bool
+    restart_count: int
+    phase: str  # Pending, Running, Terminating, Deleted
+    created_ns: int
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """A process inside a pod. ``command`` is the command line as the deployment declares it."""
+
+    pid: int
+    command: str
+    is_main: bool
+    state: str = ""  # ps state letter: R, S, T (stopped), Z…
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """Something the platform saw happen, on the wall clock aiperf uses (ns since the epoch)."""
+
+    ns: int
+    kind: str  # pod_created, pod_ready, pod_unready, container_died, container_restarted,
+    #            pod_deleted, deployment_ready, deployment_unready
+    pod: str = ""
+    service: str = ""
+    detail: str = ""
+
+
+@dataclass
+class Timeline:
+    """An append-only, thread-safe record of what the platform saw."""
+
+    entries: list[TimelineEntry] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _changed: threading.Condition | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._changed = threading.Condition(self._lock)
+
+    def add(self, kind: str, pod: str = "", service: str = "", detail: str = "") -> TimelineEntry:
+        entry = TimelineEntry(time.time_ns(), kind, pod, service, detail)
+        with self._changed:
+            self.entries.append(entry)
+            self._changed.notify_all()
+        return entry
+
+    def since(self, ns: int) -> list[TimelineEntry]:
+        with self._lock:
+            return [e for e in self.entries if e.ns >= ns]
+
+    def wait_for_change(self, timeout: float) -> None:
+        with self._changed:
+            self._changed.wait(timeout)
+
+    def as_dicts(self) -> list[dict]:
+        with self._lock:
+            return [asdict(e) for e in self.entries]
+
+
+DISRUPTIONS = ("deployment_unready", "pod_deleted", "container_died", "pod_unready")
+
+
+class Deployment(ABC):
+    """A spec applied on a platform: the handle events and evidence collection work with."""
+
+    spec: DeploymentSpec
+    timeline: Timeline
+
+    @property
+    @abstractmethod
+    def frontend_url(self) -> str:
+        """Base URL (``http://host:port``) of the frontend service."""
+
+    @abstractmethod
+    def is_ready(self) -> bool:
+        """Every replica of every service is up and ready."""
+
+    @abstractmethod
+    def wait_ready(self, timeout: float) -> float:
+        """Block until ready; return the seconds waited. Raise `PlatformError` with evidence."""
+
+    @abstractmethod
+    def pods(self, service: str | None = None, include_deleted: bool = False) -> list[PodInfo]:
+        """Pods of ``service`` (exact service name) or of every service, sorted by name."""
+
+    @abstractmethod
+    def delete_pod(self, pod: str, force: bool = True) -> None:
+        """Delete a pod (force: no grace period). Its controller creates a replacement."""
+
+    @abstractmethod
+    def processes(self, pod: str) -> list[ProcessInfo]:
+        """Processes running in the pod."""
+
+    @abstractmethod
+    def signal_process(self, pod: str, pid: int, signal_name: str) -> None:
+        """Send ``signal_name`` (``SIGKILL``, ``SIGTERM``…) to one process of the pod."""
+
+    @abstractmethod
+    def logs(self, pod: str, previous: bool = False) -> str:
+        """The pod's log (of the current container, or of the terminated ones)."""
+
+    @abstractmethod
+    def metrics(self, pod: str) -> str | None:
+        """The pod's Prometheus metrics text, or None if it does not answer."""
+
+    @abstractmethod
+    def describe_pod(self, pod: str) -> dict:
+        """A manifest-like description of the pod, for evidence."""
+
+    @abstractmethod
+    def collect_evidence(self, directory: Path) -> None:
+        """Write logs, previous logs, metrics and descriptions of every pod under ``directory``."""
+
+    @abstractmethod
+    def teardown(self) -> None:
+        """Remove everything this deployment created. Safe to call more than once."""
+
+
+class Platform(ABC):
+    """Where deployments run."""
+
+    name: str
+
+    @abstractmethod
+    def deploy(self, spec: DeploymentSpec, output_dir: Path) -> Deployment:
+        """Apply ``spec``; evidence (logs…) goes under ``output_dir``. Does not wait for readiness."""

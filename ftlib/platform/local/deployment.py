@@ -1,0 +1,344 @@
+"""The local platform's deployment: pods as process groups kept by a supervisor thread with the
+semantics of a Kubernetes ReplicaSet and kubelet (replica count, container restarts, readiness).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+import urllib.request
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+import yaml
+
+from ftlib.errors import PlatformError, TargetError
+from ftlib.platform.base import Deployment, PodInfo, ProcessInfo, Timeline
+from ftlib.platform.local.command import frontend_command, worker_command
+from ftlib.platform.local.pod import LocalPod
+from ftlib.platform.local.proxy import ServiceProxy
+from ftlib.spec import DeploymentSpec, ServiceSpec
+
+TICK_SECONDS = 0.2
+PROBE_TIMEOUT = 0.5
+_LIVE: "weakref.WeakSet[LocalDeployment]" = weakref.WeakSet()
+
+
+def free_port() -> int:
+    """A free loopback port below the kernel's ephemeral range.
+
+    Dynamo 1.6.1 reads ``DYN_SYSTEM_PORT`` as a signed 16-bit number, so ports above 32767 make
+    a worker exit at start-up; picking from 20000-32767 also keeps clear of ephemeral ports.
+    """
+    for _ in range(200):
+        port = random.randint(20000, 32767)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise PlatformError("found no free loopback port between 20000 and 32767")
+
+
+def _http_get(url: str, timeout: float = PROBE_TIMEOUT) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+    except Exception:  # noqa: BLE001 - refused, reset, timeout: all mean "not ready"
+        return 0, ""
+
+
+class LocalDeployment(Deployment):
+    def __init__(self, spec: DeploymentSpec, output_dir: Path, model_card: Path):
+        self.spec = spec.copy()
+        self.output_dir = Path(output_dir)
+        self.model_card = model_card
+        self.timeline = Timeline()
+        self.runtime_dir = Path(tempfile.mkdtemp(prefix=f"dynamo-ft-{spec.name}-"))
+        self._pods: list[LocalPod] = []
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._ready = False
+        self._torn_down = False
+        self._probe_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
+        self._proxy = ServiceProxy(self._ready_frontend_ports)
+        self._supervisor = threading.Thread(target=self._run, name=f"supervisor-{spec.name}", daemon=True)
+        _LIVE.add(self)
+        self._supervisor.start()
+
+    # -- public API -----------------------------------------------------------------------
+    @property
+    def frontend_url(self) -> str:
+        return f"http://127.0.0.1:{self._proxy.port}"
+
+    def is_ready(self) -> bool:
+        return self._ready
+
+    def wait_ready(self, timeout: float) -> float:
+        start = time.monotonic()
+        while not self._ready:
+            if self._torn_down:
+                raise PlatformError(f"deployment {self.spec.name!r} was torn down while waiting for it")
+            if time.monotonic() - start > timeout:
+                raise PlatformError(f"deployment {self.spec.name!r} was not ready within {timeout:g} s:\n"
+                                    + self._not_ready_report())
+            self.timeline.wait_for_change(TICK_SECONDS)
+        return time.monotonic() - start
+
+    def pods(self, service: str | None = None, include_deleted: bool = False) -> list[PodInfo]:
+        with self._lock:
+            chosen = [p for p in self._pods if (service is None or p.service == service)
+                      and (include_deleted or not p.deleted)]
+            return sorted((self._info(p) for p in chosen), key=lambda info: info.name)
+
+    def delete_pod(self, pod: str, force: bool = True) -> None:
+        target = self._pod(pod)
+        with self._lock:
+            if target.deleted:
+                raise TargetError(f"pod {pod!r} is already deleted")
+            target.deleted = True
+            target.deleted_ns = time.time_ns()
+            target.ready = False
+        self.timeline.add("pod_deleted", target.name, target.service, "force" if force else "graceful")
+        self._update_readiness()
+        target.stop(grace_seconds=0 if force else 30)
+
+    def processes(self, pod: str) -> list[ProcessInfo]:
+        target = self._pod(pod)
+        process = target.process
+        if process is None or process.poll() is not None:
+            return []
+        found = []
+        for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+            try:
+                if os.getpgid(proc.info["pid"]) != process.pid:
+                    continue
+            except (ProcessLookupError, PermissionError):
+                continue
+            is_main = proc.info["pid"] == process.pid
+            command = target.declared_command if is_main else " ".join(proc.info["cmdline"] or [])
+            found.append(ProcessInfo(proc.info["pid"], command, is_main, _STATE.get(proc.info["status"], "?")))
+        return sorted(found, key=lambda p: p.pid)
+
+    def signal_process(self, pod: str, pid: int, signal_name: str) -> None:
+        if pid not in {p.pid for p in self.processes(pod)}:
+            raise TargetError(f"process {pid} is not running in pod {pod!r}")
+        os.kill(pid, getattr(signal, signal_name))
+
+    def logs(self, pod: str, previous: bool = False) -> str:
+        target = self._pod(pod, include_deleted=True)
+        path = target.previous_log_path if previous else target.log_path
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def metrics(self, pod: str) -> str | None:
+        target = self._pod(pod, include_deleted=True)
+        if not target.alive or not target.port:
+            return None
+        status, body = _http_get(f"http://127.0.0.1:{target.port}/metrics", timeout=2)
+        return body if status == 200 else None
+
+    def describe_pod(self, pod: str) -> dict:
+        target = self._pod(pod, include_deleted=True)
+        service = self.spec.get_service(target.service)
+        return {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": target.name, "creationTimestamp": _iso(target.created_ns),
+                         "deletionTimestamp": _iso(target.deleted_ns) if target.deleted_ns else None,
+                         "labels": {"nvidia.com/dynamo-graph-deployment-name": self.spec.name,
+                                    "nvidia.com/dynamo-component": target.service,
+                                    "nvidia.com/dynamo-component-type": service.component_type}},
+            "spec": {"containers": [{"name": "main", "declaredCommand": service.declared_command_line,
+                                     "localCommand": target.argv}]},
+            "status": {"phase": target.phase, "ready": target.ready,
+                       "containerStatuses": [{"name": "main", "restartCount": target.restart_count,
+                                              "pid": target.process.pid if target.process else None,
+                                              "startedAt": _iso(target.container_started_ns),
+                                              "previousExitCodes": target.exit_codes,
+                                              "port": target.port}]},
+        }
+
+    def collect_evidence(self, directory: Path) -> None:
+        directory = Path(directory)
+        with self._lock:
+            pods = list(self._pods)
+        for pod in pods:
+            service_dir = directory / pod.service
+            service_dir.mkdir(parents=True, exist_ok=True)
+            (service_dir / f"{pod.name}_{pod.stamp}.yaml").write_text(yaml.safe_dump(self.describe_pod(pod.name), sort_keys=False))
+            metrics = self.metrics(pod.name)
+            if metrics is not None:
+                (service_dir / f"{pod.name}_{pod.stamp}.metrics.log").write_text(metrics)
+            if pod.log_dir != service_dir and pod.log_path.exists():
+                shutil.copy2(pod.log_path, service_dir / pod.log_path.name)
+        (directory / "timeline.json").write_text(json.dumps(self.timeline.as_dicts(), indent=1))
+
+    def teardown(self) -> None:
+        if self._torn_down:
+            return
+        self._torn_down = True
+        self._stop.set()
+        self._supervisor.join(timeout=10)
+        self._proxy.close()
+        with self._lock:
+            pods = list(self._pods)
+        for pod in pods:  # SIGTERM everyone first, then wait, so the grace periods overlap
+            if pod.process is not None and pod.process.poll() is None:
+                try:
+                    os.killpg(pod.process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 5
+        for pod in pods:
+            pod.stop(grace_seconds=max(0.0, deadline - time.monotonic()))
+        self._probe_pool.shutdown(wait=False, cancel_futures=True)
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+        _LIVE.discard(self)
+
+    # -- supervisor -----------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._reconcile()
+                self._probe()
+                self._stop.wait(TICK_SECONDS)
+        except Exception as error:  # noqa: BLE001 - surfaced through the timeline and wait_ready
+            self.timeline.add("supervisor_failed", detail=repr(error))
+            raise
+
+    def _reconcile(self) -> None:
+        for service in self.spec.services.values():
+            with self._lock:
+                live = [p for p in self._pods if p.service == service.name and not p.deleted]
+            for _ in range(service.replicas - len(live)):
+                self._create_pod(service)
+            for pod in live[service.replicas:]:
+                self.delete_pod(pod.name, force=False)
+            for pod in live:
+                if pod.process is not None and pod.process.poll() is not None and not pod.deleted:
+                    code = pod.retire_container()
+                    self.timeline.add("container_died", pod.name, pod.service, f"exit code {code}")
+                    self._update_readiness()
+                if pod.process is None and not pod.deleted and time.monotonic() >= pod.next_start_at:
+                    self._start_container(pod, service)
+                    if pod.restart_count:
+                        self.timeline.add("container_restarted", pod.name, pod.service, f"restart {pod.restart_count}")
+
+    def _create_pod(self, service: ServiceSpec) -> None:
+        name = f"{self.spec.name}-{service.name.lower()}-{secrets.token_hex(3)[:5]}"
+        pod = LocalPod(name=name, service=service.name, log_dir=self.output_dir / service.name)
+        with self._lock:
+            self._pods.append(pod)
+        self.timeline.add("pod_created", pod.name, pod.service)
+
+    def _start_container(self, pod: LocalPod, service: ServiceSpec) -> None:
+        pod.port = free_port()
+        env = self._environment(pod, service)
+        if service.is_frontend:
+            command = frontend_command(service, pod.port)
+        else:
+            command = worker_command(self.spec, service, self.model_card)
+            env.update(DYN_SYSTEM_HOST="127.0.0.1", DYN_SYSTEM_PORT=str(pod.port))
+            env.setdefault("DYN_SYSTEM_USE_ENDPOINT_HEALTH_STATUS", '["generate"]')
+        pod.declared_command = " ".join(service.declared_command_line)
+        pod.start(command.argv, env)
+
+    def _environment(self, pod: LocalPod, service: ServiceSpec) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DYN_")}
+        env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1",
+                   DYN_FILE_KV=str(self.runtime_dir / "kv"), DYN_TCP_RPC_HOST="127.0.0.1",
+                   DYN_TCP_RESPONSE_STREAM_HOST="127.0.0.1", DYN_EVENT_PLANE_HOST="127.0.0.1",
+                   POD_NAME=pod.name, POD_NAMESPACE="local")
+        env.update(self.spec.global_envs)
+        env.update(service.envs)
+        return env
+
+    def _probe(self) -> None:
+        with self._lock:
+            pods = [p for p in self._pods if not p.deleted]
+        results = list(self._probe_pool.map(self._probe_pod, pods))
+        for pod, ready in zip(pods, results):
+            if ready != pod.ready and not pod.deleted:
+                pod.ready = ready
+                self.timeline.add("pod_ready" if ready else "pod_unready", pod.name, pod.service)
+        self._update_readiness()
+
+    def _update_readiness(self) -> None:
+        with self._lock:
+            pods = [p for p in self._pods if not p.deleted]
+            ready = all(
+                len(live := [p for p in pods if p.service == s.name]) == s.replicas and all(p.ready for p in live)
+                for s in self.spec.services.values()
+            )
+            changed, self._ready = ready != self._ready, ready
+        if changed:
+            self._ready = ready
+            self.timeline.add("deployment_ready" if ready else "deployment_unready")
+
+    def _probe_pod(self, pod: LocalPod) -> bool:
+        if not pod.alive or not pod.port:
+            return False
+        if pod.service == self.spec.frontend.name:
+            status, body = _http_get(f"http://127.0.0.1:{pod.port}/v1/models")
+            return status == 200 and f'"{self.spec.model_name}"' in body
+        status, body = _http_get(f"http://127.0.0.1:{pod.port}/health")
+        return status == 200 and '"ready"' in body
+
+    # -- helpers --------------------------------------------------------------------------
+    def _ready_frontend_ports(self) -> list[int]:
+        with self._lock:
+            return [p.port for p in self._pods if p.service == self.spec.frontend.name and p.ready and not p.deleted]
+
+    def _pod(self, name: str, include_deleted: bool = False) -> LocalPod:
+        with self._lock:
+            for pod in self._pods:
+                if pod.name == name and (include_deleted or not pod.deleted):
+                    return pod
+            known = ", ".join(p.name for p in self._pods if not p.deleted)
+        raise TargetError(f"no pod {name!r} in deployment {self.spec.name!r}; pods: {known}")
+
+    def _info(self, pod: LocalPod) -> PodInfo:
+        return PodInfo(pod.name, pod.service, pod.ready, pod.restart_count, pod.phase, pod.created_ns, pod.deleted)
+
+    def _not_ready_report(self) -> str:
+        lines = []
+        for info in self.pods():
+            if not info.ready:
+                tail = self.logs(info.name).splitlines()[-8:]
+                lines.append(f"  pod {info.name} ({info.service}) {info.phase}, restarts {info.restart_count}; last log lines:")
+                lines += [f"    | {line}" for line in tail]
+        for service in self.spec.services.values():
+            count = len(self.pods(service.name))
+            if count != service.replicas:
+                lines.append(f"  service {service.name}: {count} of {service.replicas} pods")
+        return "\n".join(lines) or "  (every pod reports ready; the deployment flipped back)"
+
+
+_STATE = {psutil.STATUS_RUNNING: "R", psutil.STATUS_SLEEPING: "S", psutil.STATUS_DISK_SLEEP: "D",
+          psutil.STATUS_STOPPED: "T", psutil.STATUS_TRACING_STOP: "t", psutil.STATUS_ZOMBIE: "Z",
+          psutil.STATUS_IDLE: "I", psutil.STATUS_DEAD: "X"}
+
+
+def _iso(ns: int | None) -> str | None:
+    if not ns:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9)) + f".{ns % 1_000_000_000 // 1_000_000:03d}Z"
+
+
+@atexit.register
+def _teardown_leftovers() -> None:
+    for deployment in list(_LIVE):
+        deployment.teardown()
