@@ -1,0 +1,22 @@
+"""dynamo-ft: fault-tolerance scenarios for NVIDIA Dynamo inference graphs.
+
+A scenario is a deployment (`DeploymentSpec`), a timeline of `events` (load, waits, faults)
+and `checks` on what happened; `run_scenario` runs one from Python, the behave steps in
+``steps/`` run them from Gherkin.
+"""
+
+from ftlib.checks import Check, MaxErrors, MinFailures, MinRequests, WasCancelled, ZeroErrors
+from ftlib.errors import FaultNotEffective, FtError, LoadError, PlatformError, SpecError, TargetError
+from ftlib.events import (DeletePod, Event, StartLoad, StopLoad, TerminateProcess, Wait, WaitForLoadCompletion,
+                          WaitForRecovery)
+from ftlib.load import LoadConfig, LoadResults
+from ftlib.scenario import ScenarioContext, run_scenario
+from ftlib.spec import DeploymentSpec, ServiceSpec, get_deployment_spec
+
+__all__ = [
+    "Check", "MaxErrors", "MinFailures", "MinRequests", "WasCancelled", "ZeroErrors",
+    "FaultNotEffective", "FtError", "LoadError", "PlatformError", "SpecError", "TargetError",
+    "DeletePod", "Event", "StartLoad", "StopLoad", "TerminateProcess", "Wait", "WaitForLoadCompletion",
+    "WaitForRecovery", "LoadConfig", "LoadResults", "ScenarioContext", "run_scenario",
+    "DeploymentSpec", "ServiceSpec", "get_deployment_spec",
+]

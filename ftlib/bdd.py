@@ -1,0 +1,157 @@
+"""The bridge between behave and ftlib.
+
+Every scenario is resolved twice. First as a *plan* (before the scenario runs, and alone with
+``-D dry_run=true``): each step builds its spec edit, event or check and validates it against
+the spec (services exist, numbers are possible, loads are named), deploying nothing. Only if the
+whole plan is sound does the scenario *run*, with the same steps doing the real work. So a typo
+in the last step fails before the first pod starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ftlib.checks import Check, LoadCheck
+from ftlib.errors import SpecError
+from ftlib.events.base import Event
+from ftlib.events.faults import DeletePod, TerminateProcess
+from ftlib.events.load import StartLoad, StopLoad, WaitForLoadCompletion
+from ftlib.options import RunOptions
+from ftlib.platform import get_platform
+from ftlib.scenario import ScenarioContext, slug
+from ftlib.spec import BACKENDS, TOPOLOGIES, DeploymentSpec, get_deployment_spec
+
+log = logging.getLogger("ftlib.bdd")
+_UNITS = {"second": 1, "seconds": 1, "minute": 60, "minutes": 60}
+
+
+def seconds(value: float, unit: str) -> float:
+    """``2 minutes`` -> 120.0; an unknown unit is an error naming the allowed ones."""
+    if unit not in _UNITS:
+        raise SpecError(f"unknown time unit {unit!r}; allowed: seconds, minutes")
+    return value * _UNITS[unit]
+
+
+@dataclass
+class GherkinScenario:
+    """What one behave scenario has said so far, and (when running) its live context."""
+
+    name: str
+    options: RunOptions
+    repo_root: Path
+    execute: bool
+    spec: DeploymentSpec | None = None
+    ctx: ScenarioContext | None = None
+    plan: list[str] = field(default_factory=list)
+    started_loads: list[str] = field(default_factory=list)
+
+    @property
+    def output_dir(self) -> Path:
+        root = Path(self.options.output_dir)
+        return (root if root.is_absolute() else self.repo_root / root) / slug(self.name)
+
+    # -- Given ----------------------------------------------------------------------------
+    def use_backend(self, backend: str, topology: str, replicas: int | None = None) -> None:
+        if backend not in BACKENDS:
+            raise SpecError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
+        if topology not in TOPOLOGIES:
+            raise SpecError(f"unknown topology {topology!r}; allowed: {', '.join(TOPOLOGIES)}")
+        self._set_spec(get_deployment_spec(backend, topology, 1 if replicas is None else replicas))
+
+    def use_file(self, path: str) -> None:
+        file = Path(path)
+        self._set_spec(DeploymentSpec.from_yaml(file if file.is_absolute() else self.repo_root / file))
+
+    def _set_spec(self, spec: DeploymentSpec) -> None:
+        if self.spec is not None:
+            raise SpecError(f"this scenario already has a deployment ({self.spec.name}); give only one")
+        if self.options.image:
+            spec.set_image(self.options.image)
+        self.spec = spec
+        self.plan.append(f"deployment {spec.describe()} from {spec.source}")
+
+    def edit(self) -> DeploymentSpec:
+        """The spec, for a Given step to change; an error once the deployment is applied."""
+        if self.spec is None:
+            raise SpecError("no deployment yet: start the scenario with 'Given a {backend} {topology} deployment' "
+                            "or 'Given the deployment \"{path}\"'")
+        if self.ctx is not None and self.ctx.deployment is not None:
+            raise SpecError("the deployment is already applied; put Given steps before the first When step")
+        return self.spec
+
+    def set_replicas(self, service: str, replicas: int) -> None:
+        target = self.edit().resolve_service(service)
+        target.replicas = replicas
+        self.plan.append(f"{target.name}: {replicas} replicas")
+
+    def set_env(self, service: str, name: str, value: str) -> None:
+        target = self.edit().resolve_service(service)
+        target.set_env_var(name, value)
+        self.plan.append(f"{target.name}: env {name}={value}")
+
+    def add_args(self, service: str, args: str) -> None:
+        target = self.edit().resolve_service(service)
+        try:
+            words = shlex.split(args)
+        except ValueError as error:
+            raise SpecError(f"cannot split the extra arguments {args!r}: {error}") from None
+        target.add_args(words)
+        self.plan.append(f"{target.name}: extra arguments {words}")
+
+    def set_migration_limit(self, limit: int) -> None:
+        if limit < 0:
+            raise SpecError(f"the migration limit must be 0 or more, got {limit}")
+        self.edit().frontend.set_arg("--migration-limit", str(limit))
+        self.plan.append(f"frontend: --migration-limit {limit}")
+
+    def make_ready(self) -> None:
+        self.edit()
+        self.plan.append("deploy and wait until ready")
+        if self.execute:
+            self._context().deploy()
+
+    # -- When / Then ----------------------------------------------------------------------
+    def event(self, event: Event) -> Event:
+        self._validate_event(event)
+        self.plan.append(f"when: {event.description}")
+        if self.execute:
+            self._context().run_event(event)
+        return event
+
+    def check(self, check: Check) -> None:
+        if isinstance(check, LoadCheck):
+            self._require_load(check.name)
+        self.plan.append(f"then: {check.description}")
+        if self.execute:
+            self._context().check(check)
+
+    def _validate_event(self, event: Event) -> None:
+        spec = self.edit() if self.ctx is None or self.ctx.deployment is None else self.spec
+        if isinstance(event, (DeletePod, TerminateProcess)):
+            for word in event.services:
+                spec.resolve_service(word)
+        if isinstance(event, StartLoad):
+            self.started_loads.append(event.name)
+        if isinstance(event, (StopLoad, WaitForLoadCompletion)):
+            self._require_load(event.name)
+
+    def _require_load(self, name: str) -> None:
+        if name not in self.started_loads:
+            known = ", ".join(dict.fromkeys(self.started_loads)) or "none started"
+            raise SpecError(f"no load named {name!r} was started before this step; loads: {known}")
+
+    def _context(self) -> ScenarioContext:
+        if self.ctx is None:
+            platform = get_platform(self.options.platform)
+            self.ctx = ScenarioContext(self.spec, platform, self.output_dir, self.name)
+        return self.ctx
+
+    # -- end ------------------------------------------------------------------------------
+    def finish(self, aborted: bool) -> list[str]:
+        return self.ctx.finish(aborted=aborted) if self.ctx is not None else []
+
+    def describe_plan(self) -> str:
+        return "\n".join(f"  {line}" for line in self.plan)

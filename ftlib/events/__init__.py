@@ -1,0 +1,9 @@
+"""Events: the timeline of a scenario (load, waits, faults). One class per event."""
+
+from ftlib.events.base import Event
+from ftlib.events.faults import DeletePod, TerminateProcess, normalize_signal
+from ftlib.events.load import StartLoad, StopLoad, WaitForLoadCompletion
+from ftlib.events.time import Wait, WaitForRecovery
+
+__all__ = ["Event", "StartLoad", "StopLoad", "WaitForLoadCompletion", "Wait", "WaitForRecovery", "DeletePod",
+           "TerminateProcess", "normalize_signal"]

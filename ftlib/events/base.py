@@ -1,0 +1,60 @@
+"""The Event base class: lifecycle, timestamps and logging, so each event holds only its logic."""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from ftlib.scenario import ScenarioContext
+
+log = logging.getLogger("ftlib.events")
+
+
+@dataclass(kw_only=True)
+class Event(ABC):
+    """One step of a scenario's timeline.
+
+    `run` stamps ``started_ns``/``ended_ns`` (ns since the epoch, the clock of aiperf's request
+    records) around `execute`, even when it fails. `stop` ends whatever the event left running;
+    it is called in reverse order when the scenario settles and must be safe to call twice.
+    """
+
+    started_ns: int | None = field(default=None, init=False)
+    ended_ns: int | None = field(default=None, init=False)
+    is_fault: ClassVar[bool] = False
+
+    def run(self, ctx: "ScenarioContext") -> None:
+        log.info("start: %s", self.description)
+        self.started_ns = time.time_ns()
+        try:
+            self.execute(ctx)
+        finally:
+            self.ended_ns = time.time_ns()
+            log.info("end (%.2f s): %s", self.seconds, self.description)
+
+    @property
+    def seconds(self) -> float:
+        if self.started_ns is None:
+            return 0.0
+        return ((self.ended_ns or time.time_ns()) - self.started_ns) / 1e9
+
+    @abstractmethod
+    def execute(self, ctx: "ScenarioContext") -> None:
+        """Do the event's work."""
+
+    def stop(self, ctx: "ScenarioContext") -> None:
+        """End what the event left running (default: nothing)."""
+
+    @property
+    def active(self) -> bool:
+        """Whether the event still has something running that `stop` would end."""
+        return False
+
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """One line saying what the event does, for logs and reports."""

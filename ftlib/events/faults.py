@@ -1,0 +1,174 @@
+"""Faults: delete pods, signal processes. Each one verifies that it took effect."""
+
+from __future__ import annotations
+
+import signal as signals
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from ftlib.errors import FaultNotEffective, SpecError, TargetError
+from ftlib.events.base import Event
+
+if TYPE_CHECKING:
+    from ftlib.platform.base import PodInfo
+    from ftlib.scenario import ScenarioContext
+
+NON_TERMINATING = {"SIGSTOP", "SIGTSTP", "SIGCONT", "SIGCHLD", "SIGWINCH", "SIGURG"}
+SIGNAL_NAMES = sorted(s.name for s in signals.Signals if not s.name.startswith("SIGRT"))
+
+
+def normalize_signal(name: str) -> str:
+    """``SIGKILL``, ``KILL``, ``kill`` or ``9`` -> ``SIGKILL``; anything else is an error."""
+    text = str(name).strip().upper()
+    if text.isdigit():
+        try:
+            return signals.Signals(int(text)).name
+        except ValueError:
+            pass
+    text = text if text.startswith("SIG") else "SIG" + text
+    if text not in SIGNAL_NAMES:
+        raise SpecError(f"unknown signal {name!r}; allowed: {', '.join(SIGNAL_NAMES)}")
+    return text
+
+
+def _choose(pods: list["PodInfo"], one_pod: bool) -> list["PodInfo"]:
+    return pods[:1] if one_pod else pods
+
+
+@dataclass
+class DeletePod(Event):
+    """Delete every pod of each service (or exactly one pod with ``one_pod``), as
+    ``kubectl delete pod --force`` would. The service's controller replaces each deleted pod by
+    a new one with a new name; the event fails unless that replacement appears within
+    ``verify_timeout`` seconds. The pod's description and metrics are saved first
+    (``<Service>/<pod>.before_delete.*``)."""
+
+    services: list[str]
+    one_pod: bool = False
+    force: bool = True
+    verify_timeout: float = 60.0
+    deleted: list[str] = field(default_factory=list, init=False)
+    is_fault: ClassVar[bool] = True
+
+    def execute(self, ctx: "ScenarioContext") -> None:
+        deployment = ctx.deployment
+        targets: dict[str, list[str]] = {}
+        for word in self.services:
+            service = ctx.spec.resolve_service(word).name
+            pods = deployment.pods(service)
+            if not pods:
+                raise TargetError(f"service {service!r} has no pods to delete")
+            targets[service] = [p.name for p in _choose(pods, self.one_pod)]
+        for service, names in targets.items():
+            for name in names:
+                ctx.save_pod_evidence(name, suffix=".before_delete")
+                deployment.delete_pod(name, force=self.force)
+                self.deleted.append(name)
+        self._verify(ctx, targets)
+
+    def _verify(self, ctx: "ScenarioContext", targets: dict[str, list[str]]) -> None:
+        deployment = ctx.deployment
+        deadline = time.monotonic() + self.verify_timeout
+        before = {p.name for p in deployment.pods(include_deleted=True) if p.created_ns < (self.started_ns or 0)}
+        while True:
+            missing = {}
+            for service, names in targets.items():
+                current = deployment.pods(service)
+                replacements = [p.name for p in current if p.name not in before]
+                still_there = [p.name for p in current if p.name in names]
+                if still_there or len(replacements) < len(names):
+                    missing[service] = (still_there, replacements)
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                detail = "; ".join(f"{s}: still present {st}, new pods {rp}" for s, (st, rp) in missing.items())
+                raise FaultNotEffective(f"pod deletion did not take effect within {self.verify_timeout:g} s: {detail}")
+            time.sleep(0.1)
+
+    @property
+    def description(self) -> str:
+        which = "one pod" if self.one_pod else "every pod"
+        return f"delete {which} of {', '.join(self.services)}" + (" (force)" if self.force else "")
+
+
+@dataclass
+class TerminateProcess(Event):
+    """Send a signal (default SIGKILL) to every process whose command line contains
+    ``process_name`` in every pod of each service (or in one pod with ``one_pod``).
+
+    Processes are matched by their command line as the deployment declares it, so
+    ``dynamo.vllm`` names a vLLM worker's engine on every platform. The event fails if nothing
+    matched (listing what runs there), and verifies the effect: a terminating signal must end
+    every process it was sent to and, for a pod's main process, raise the pod's restart count;
+    SIGSTOP must leave the processes stopped, SIGCONT running.
+    """
+
+    services: list[str]
+    process_name: str
+    signal: str = "SIGKILL"
+    one_pod: bool = False
+    verify_timeout: float = 30.0
+    targets: list[tuple[str, int, str]] = field(default_factory=list, init=False)
+    is_fault: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        self.signal = normalize_signal(self.signal)
+        if not self.process_name:
+            raise SpecError("a process name to match is required (for example 'dynamo.vllm' or 'python')")
+
+    def execute(self, ctx: "ScenarioContext") -> None:
+        deployment = ctx.deployment
+        matches, seen = [], []
+        for word in self.services:
+            service = ctx.spec.resolve_service(word).name
+            pods = deployment.pods(service)
+            if not pods:
+                raise TargetError(f"service {service!r} has no pods")
+            for pod in _choose(pods, self.one_pod):
+                for process in deployment.processes(pod.name):
+                    seen.append(f"{pod.name}: {process.pid} {process.command}")
+                    if self.process_name in process.command:
+                        matches.append((pod, process))
+        if not matches:
+            listing = "\n  ".join(seen) or "(no processes)"
+            raise TargetError(f"no process matching {self.process_name!r} in {', '.join(self.services)}; "
+                              f"processes there:\n  {listing}")
+        for pod, process in matches:
+            deployment.signal_process(pod.name, process.pid, self.signal)
+            self.targets.append((pod.name, process.pid, process.command))
+        self._verify(ctx, matches)
+
+    def _verify(self, ctx: "ScenarioContext", matches: list) -> None:
+        deployment = ctx.deployment
+        deadline = time.monotonic() + self.verify_timeout
+        while True:
+            pending = [f"{pod.name} pid {proc.pid}: {why}" for pod, proc in matches
+                       if (why := self._not_yet(deployment, pod, proc))]
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise FaultNotEffective(f"{self.signal} did not take effect within {self.verify_timeout:g} s:\n  "
+                                        + "\n  ".join(pending))
+            time.sleep(0.1)
+
+    def _not_yet(self, deployment, pod, process) -> str:
+        current = {p.name: p for p in deployment.pods(pod.service)}
+        if pod.name not in current:
+            return ""  # the pod itself is gone: the process certainly is
+        running = {p.pid: p for p in deployment.processes(pod.name)}
+        if self.signal == "SIGSTOP":
+            state = running[process.pid].state if process.pid in running else "gone"
+            return "" if state in ("T", "t") else f"state {state}, expected stopped (T)"
+        if self.signal in NON_TERMINATING:
+            return ""
+        if process.pid in running:
+            return "still running"
+        if process.is_main and current[pod.name].restart_count <= pod.restart_count:
+            return f"restart count still {current[pod.name].restart_count}"
+        return ""
+
+    @property
+    def description(self) -> str:
+        where = "one pod of " if self.one_pod else ""
+        return f"send {self.signal} to '{self.process_name}' in {where}{', '.join(self.services)}"

@@ -1,0 +1,93 @@
+"""Load events: start a named load, stop it early, or wait for it to finish."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ftlib.errors import SpecError
+from ftlib.events.base import Event
+from ftlib.load.config import LoadConfig
+from ftlib.load.results import LoadResults
+
+if TYPE_CHECKING:
+    from ftlib.scenario import ScenarioContext
+
+
+@dataclass
+class StartLoad(Event):
+    """Start sending load to the frontend and return once requests are flowing.
+
+    The load runs in the background while later events inject faults. Its results are
+    collected when it completes, is stopped, or when the scenario settles (then it is waited
+    for, as the reference framework does).
+    """
+
+    load_config: LoadConfig
+    name: str = "default"
+    results: LoadResults | None = field(default=None, init=False)
+    runner: object | None = field(default=None, init=False, repr=False)
+
+    def execute(self, ctx: "ScenarioContext") -> None:
+        if ctx.find_load(self.name, active_only=True) is not None:
+            raise SpecError(f"a load named {self.name!r} is already running; give the new load another name")
+        self.runner = ctx.new_load_runner(self.name, self.load_config)
+        self.runner.start()
+
+    @property
+    def active(self) -> bool:
+        return self.runner is not None and self.results is None
+
+    def collect(self, stop_early: bool, timeout: float | None = None) -> LoadResults:
+        if self.results is None:
+            self.results = self.runner.stop() if stop_early else self.runner.wait(timeout)
+        return self.results
+
+    def stop(self, ctx: "ScenarioContext") -> None:
+        if self.active:
+            self.collect(stop_early=False)
+
+    def abort(self) -> None:
+        """Stop at once (teardown after an error or Ctrl-C)."""
+        if self.active:
+            self.collect(stop_early=True)
+
+    @property
+    def description(self) -> str:
+        c = self.load_config
+        size = f"{c.request_count} requests" if c.request_count else f"{c.duration:g} s"
+        rate = f", {c.effective_request_rate:g} req/s" if c.effective_request_rate else ""
+        return f"start load {self.name!r}: {size} at concurrency {c.concurrency}{rate}"
+
+
+@dataclass
+class StopLoad(Event):
+    """Stop a running load early; the client writes its results marked as cancelled."""
+
+    name: str = "default"
+
+    def execute(self, ctx: "ScenarioContext") -> None:
+        ctx.require_load(self.name, active_only=True).collect(stop_early=True)
+
+    @property
+    def description(self) -> str:
+        return f"stop load {self.name!r}"
+
+
+@dataclass
+class WaitForLoadCompletion(Event):
+    """Wait until a load has sent all its requests (or run its duration), then collect results.
+
+    With a timeout, a load still running when it expires is stopped and the event fails.
+    """
+
+    name: str = "default"
+    timeout: float | None = None
+
+    def execute(self, ctx: "ScenarioContext") -> None:
+        ctx.require_load(self.name, active_only=True).collect(stop_early=False, timeout=self.timeout)
+
+    @property
+    def description(self) -> str:
+        within = f" within {self.timeout:g} s" if self.timeout else ""
+        return f"wait for load {self.name!r} to complete{within}"

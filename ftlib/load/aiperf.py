@@ -1,0 +1,167 @@
+"""aiperf as the load client: a subprocess in its own session, with a hard timeout.
+
+Stopping early sends SIGINT once profiling has started (aiperf then writes its results with
+``was_cancelled``); a SIGINT during aiperf's own start-up can hang it, so before profiling starts
+a stop kills its process group instead. Whatever happens, the process group is gone afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ftlib.errors import LoadError
+from ftlib.load.config import LoadConfig
+from ftlib.load.results import RECORDS_FILE, LoadResults
+from ftlib.platform.local.pod import kill_group, spawn
+
+log = logging.getLogger(__name__)
+STARTED_MARKERS = ("AIPerf System is PROFILING", "Phase profiling (profiling) started")
+START_TIMEOUT = 90.0
+STOP_GRACE = 30.0
+
+
+def aiperf_argv(config: LoadConfig, url: str, model: str, tokenizer: str, output_dir: Path) -> list[str]:
+    """The aiperf command line for ``config`` (an argv list, never a shell string)."""
+    osl = config.output_tokens_mean
+    argv = [str(Path(sys.executable).with_name("aiperf")), "profile",
+            "--model", model, "--tokenizer", tokenizer, "--url", url,
+            "--endpoint-type", "chat", "--ui-type", "none",
+            "--isl", str(config.input_tokens_mean), "--isl-stddev", "0",
+            "--osl", str(osl), "--osl-stddev", "0",
+            "--prompt-corpus", "random", "--random-seed", str(config.random_seed),
+            "--concurrency", str(config.concurrency),
+            "--request-timeout-seconds", f"{config.request_timeout_seconds:g}",
+            "--no-server-metrics", "--no-gpu-telemetry",
+            "--export-level", "records", "--output-artifact-dir", str(output_dir),
+            "--extra-inputs", f"max_tokens:{osl}", "--extra-inputs", f"min_tokens:{osl}",
+            "--extra-inputs", f"temperature:{config.temperature:g}"]
+    if config.ignore_eos:
+        argv += ["--extra-inputs", "ignore_eos:true"]
+    for key, value in config.extra_inputs.items():
+        argv += ["--extra-inputs", f"{key}:{value}"]
+    if config.streaming:
+        argv += ["--streaming", "--use-server-token-count"]
+    if config.duration is not None:
+        argv += ["--benchmark-duration", f"{config.duration:g}", "--benchmark-grace-period", "5"]
+    else:
+        argv += ["--request-count", str(config.request_count)]
+    if config.effective_request_rate is not None:
+        argv += ["--request-rate", f"{config.effective_request_rate:g}"]
+    if config.warmup_requests:
+        argv += ["--warmup-request-count", str(config.warmup_requests)]
+    return argv
+
+
+@dataclass
+class AiperfLoad:
+    """One aiperf run against ``url``, writing into ``output_dir``."""
+
+    name: str
+    config: LoadConfig
+    url: str
+    model: str
+    tokenizer: str
+    output_dir: Path
+    process: subprocess.Popen | None = field(default=None, init=False)
+    profiling_started_ns: int | None = field(default=None, init=False)
+    stopped_early: bool = field(default=False, init=False)
+    _results: LoadResults | None = field(default=None, init=False)
+
+    @property
+    def log_path(self) -> Path:
+        return self.output_dir / "aiperf.out"
+
+    @property
+    def hard_timeout(self) -> float:
+        return START_TIMEOUT + self.config.expected_seconds * 2 + self.config.request_timeout_seconds + 60
+
+    def start(self) -> None:
+        """Launch aiperf and return once it is sending requests (profiling started)."""
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        argv = aiperf_argv(self.config, self.url, self.model, self.tokenizer, self.output_dir)
+        (self.output_dir / "aiperf.argv").write_text("\n".join(argv) + "\n")
+        # aiperf 0.13 in HF offline mode looks a tokenizer up in the hub cache even when it is a local
+        # path, and fails; without it, a path is loaded from disk directly (no network either way).
+        env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+        env.update(PYTHONUNBUFFERED="1", HF_HUB_DISABLE_TELEMETRY="1")
+        self.process = spawn(argv, env, self.log_path)
+        self._started_at = time.monotonic()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self._profiling_started():
+            if self.process.poll() is not None:
+                if (self.output_dir / RECORDS_FILE).exists():
+                    break  # a short load may finish before we look
+                raise LoadError(f"aiperf for load {self.name!r} exited with code {self.process.returncode} "
+                                f"before sending requests; last output:\n{self._tail()}")
+            if time.monotonic() > deadline:
+                self._kill()
+                raise LoadError(f"aiperf for load {self.name!r} did not start profiling within {START_TIMEOUT:g} s; "
+                                f"last output:\n{self._tail()}")
+            time.sleep(0.1)
+        self.profiling_started_ns = time.time_ns()
+
+    def _profiling_started(self) -> bool:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return False
+        return any(marker in text for marker in STARTED_MARKERS)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait(self, timeout: float | None = None) -> LoadResults:
+        """Wait for aiperf to finish on its own (killing it past the hard timeout)."""
+        budget = timeout if timeout is not None else self.hard_timeout - (time.monotonic() - self._started_at)
+        try:
+            self.process.wait(timeout=max(1.0, budget))
+        except subprocess.TimeoutExpired:
+            log.warning("load %r still running after %.0f s: stopping it", self.name, budget)
+            self.stop()
+            if timeout is not None:
+                raise LoadError(f"load {self.name!r} did not complete within {timeout:g} s; it was stopped") from None
+        return self.results()
+
+    def stop(self) -> LoadResults:
+        """Stop early: SIGINT so aiperf writes its results, SIGKILL of its group if it lingers."""
+        if self.running:
+            self.stopped_early = True
+            if self._profiling_started():
+                self.process.send_signal(signal.SIGINT)
+                try:
+                    self.process.wait(timeout=STOP_GRACE)
+                except subprocess.TimeoutExpired:
+                    log.warning("aiperf for load %r ignored SIGINT for %.0f s: killing it", self.name, STOP_GRACE)
+            self._kill()
+        return self.results()
+
+    def _kill(self) -> None:
+        if self.process is not None:
+            kill_group(self.process, signal.SIGKILL)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def results(self) -> LoadResults:
+        self._kill()  # aiperf's helper processes are gone even after a clean exit
+        if self._results is None:
+            self._results = LoadResults.from_aiperf_dir(
+                self.name, self.output_dir, self.config.output_tokens_mean, self.config.streaming,
+                self.stopped_early, self.process.returncode if self.process else None)
+        return self._results
+
+    def _tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no output)"

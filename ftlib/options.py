@@ -1,0 +1,72 @@
+"""Run options, from behave's userdata (``-D key=value``) or keyword arguments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Mapping
+
+from ftlib.errors import SpecError
+
+CLIENT_TYPES = ("aiperf", "legacy")
+PLATFORMS = ("local", "kubernetes")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+# userdata keys that belong to other tools (allure-behave's formatter options)
+FOREIGN_PREFIXES = ("AllureFormatter.",)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How scenarios run.
+
+    platform: ``local`` (processes on this machine) or ``kubernetes``.
+    namespace: Kubernetes namespace for deployments, loads and PVCs.
+    image: container image for every service (kubernetes).
+    storage_class: storage class of the log PVC (kubernetes; cluster default if unset).
+    skip_service_restart: do not restart NATS/etcd before a deployment (kubernetes).
+    client_type: ``aiperf`` or ``legacy`` (a small built-in streaming client).
+    output_dir: where each scenario's evidence goes (``<output_dir>/<scenario>/``).
+    dry_run: resolve every scenario and print its plan; deploy nothing.
+    """
+
+    platform: str = "local"
+    namespace: str = "fault-tolerance-test"
+    image: str | None = None
+    storage_class: str | None = None
+    skip_service_restart: bool = True
+    client_type: str = "aiperf"
+    output_dir: str = "test_outputs"
+    dry_run: bool = False
+
+    @classmethod
+    def from_userdata(cls, userdata: Mapping[str, str]) -> "RunOptions":
+        known = {f.name: f for f in fields(cls)}
+        values = {}
+        for key, raw in userdata.items():
+            if key.startswith(FOREIGN_PREFIXES):
+                continue
+            if key not in known:
+                raise SpecError(f"unknown option -D {key}; allowed: {', '.join(known)}")
+            values[key] = _parse_bool(key, raw) if known[key].type in ("bool", bool) else (str(raw) or None)
+        options = cls(**values)
+        options.validate()
+        return options
+
+    def validate(self) -> None:
+        if self.platform not in PLATFORMS:
+            raise SpecError(f"unknown platform {self.platform!r}; allowed: {', '.join(PLATFORMS)}")
+        if self.client_type not in CLIENT_TYPES:
+            raise SpecError(f"unknown client_type {self.client_type!r}; allowed: {', '.join(CLIENT_TYPES)}")
+        if not self.output_dir:
+            raise SpecError("output_dir must not be empty")
+
+
+def _parse_bool(key: str, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise SpecError(f"option {key} takes true or false, got {raw!r}")
