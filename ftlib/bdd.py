@@ -146,7 +146,8 @@ class GherkinScenario:
     def _context(self) -> ScenarioContext:
         if self.ctx is None:
             platform = get_platform(self.options.platform)
-            self.ctx = ScenarioContext(self.spec, platform, self.output_dir, self.name)
+            self.ctx = ScenarioContext(self.spec, platform, self.output_dir, self.name,
+                                       client_type=self.options.client_type)
         return self.ctx
 
     # -- end ------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ class ScenarioContext:
     output_dir: Path
     name: str = "scenario"
     ready_timeout: float = DEFAULT_READY_TIMEOUT
+    client_type: str = "aiperf"
     deployment: Deployment | None = None
     events: list[Event] = field(default_factory=list)
     startup_seconds: float | None = None
@@ -104,10 +105,15 @@ class ScenarioContext:
         return problems
 
     # -- loads ----------------------------------------------------------------------------
-    def new_load_runner(self, name: str, config: LoadConfig) -> AiperfLoad:
+    def new_load_runner(self, name: str, config: LoadConfig):
+        """A load runner (aiperf, or the built-in ``legacy`` client) aimed at the frontend."""
         tokenizer = config.tokenizer or str(getattr(self.platform, "model_card", "") or self.spec.model_name)
-        return AiperfLoad(name, config, self.deployment.frontend_url, config.model_name or self.spec.model_name,
-                          tokenizer, self.output_dir / "load" / name)
+        if self.client_type == "legacy":
+            from ftlib.load.legacy import LegacyLoad as runner
+        else:
+            runner = AiperfLoad
+        return runner(name, config, self.deployment.frontend_url, config.model_name or self.spec.model_name,
+                      tokenizer, self.output_dir / "load" / name)
 
     def loads(self) -> list[StartLoad]:
         return [e for e in self.events if isinstance(e, StartLoad)]
@@ -157,13 +163,14 @@ class ScenarioContext:
 
 def run_scenario(deployment_spec: DeploymentSpec, events: Iterable[Event], checks: Iterable[Check],
                  reports: Iterable = (), platform: Platform | str = "local", output_dir: str | Path = "test_outputs",
-                 test_name: str = "scenario", ready_timeout: float = DEFAULT_READY_TIMEOUT) -> ScenarioContext:
+                 test_name: str = "scenario", ready_timeout: float = DEFAULT_READY_TIMEOUT,
+                 client_type: str = "aiperf") -> ScenarioContext:
     """Deploy, run ``events`` in order, settle, keep evidence, tear down, then run ``reports``
     and ``checks`` (the first failing check raises `AssertionError`). Returns the context."""
     if isinstance(platform, str):
         platform = get_platform(platform)
     ctx = ScenarioContext(deployment_spec, platform, Path(output_dir) / slug(test_name), test_name,
-                          ready_timeout=ready_timeout)
+                          ready_timeout=ready_timeout, client_type=client_type)
     aborted = True
     started = time.monotonic()
     try:
