@@ -17,7 +17,6 @@ from pathlib import Path
 from ftlib.checks import Check, LoadCheck
 from ftlib.errors import SpecError
 from ftlib.events.base import Event
-from ftlib.events.faults import DeletePod, TerminateProcess
 from ftlib.events.load import StartLoad, StopLoad, WaitForLoadCompletion
 from ftlib.options import RunOptions
 from ftlib.platform import get_platform
@@ -124,15 +123,15 @@ class GherkinScenario:
     def check(self, check: Check) -> None:
         if isinstance(check, LoadCheck):
             self._require_load(check.name)
+        if self.spec is not None:
+            _resolve_targets(self.spec, check)
         self.plan.append(f"then: {check.description}")
         if self.execute:
             self._context().check(check)
 
     def _validate_event(self, event: Event) -> None:
         spec = self.edit() if self.ctx is None or self.ctx.deployment is None else self.spec
-        if isinstance(event, (DeletePod, TerminateProcess)):
-            for word in event.services:
-                spec.resolve_service(word)
+        _resolve_targets(spec, event)
         if isinstance(event, StartLoad):
             self.started_loads.append(event.name)
         if isinstance(event, (StopLoad, WaitForLoadCompletion)):
@@ -156,3 +155,12 @@ class GherkinScenario:
 
     def describe_plan(self) -> str:
         return "\n".join(f"  {line}" for line in self.plan)
+
+
+def _resolve_targets(spec: DeploymentSpec, item: object) -> None:
+    """Every service an event or check names (``services`` list or ``service``) must resolve."""
+    words = list(getattr(item, "services", None) or [])
+    if getattr(item, "service", None):
+        words.append(item.service)
+    for word in words:
+        spec.resolve_service(word)
