@@ -58,11 +58,15 @@ def ensure_model_card(directory: Path | None = None) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=".model-card-", dir=target.parent))
     try:
         _write_card(staging)
-        try:
-            staging.rename(target)
-        except OSError:
-            if not all((target / name).is_file() for name in CARD_FILES):
-                raise
+        if target.is_dir():  # a partial card (interrupted, or files removed): complete it
+            for name in CARD_FILES:
+                os.replace(staging / name, target / name)
+        else:
+            try:
+                staging.rename(target)
+            except OSError:  # another process won the race
+                if not all((target / name).is_file() for name in CARD_FILES):
+                    raise
     finally:
         if staging.exists():
             for child in staging.iterdir():

@@ -86,7 +86,7 @@ class ServiceSpec:
 
     @replicas.setter
     def replicas(self, count: int) -> None:
-        if not isinstance(count, int) or count < 0:
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise SpecError(f"replicas of service {self.name!r} must be a whole number >= 0, got {count!r}")
         self.raw["replicas"] = count
 
@@ -143,7 +143,9 @@ class ServiceSpec:
 
     def set_arg(self, flag: str, value: str | None = None) -> None:
         """Set ``flag`` to ``value`` (replacing an existing value) or append a bare flag."""
-        args = self.args
+        args = [a for a in self.args if not (a.startswith(flag + "=") and value is not None)] \
+            + ([flag] if any(a.startswith(flag + "=") for a in self.args) and value is not None
+               and flag not in self.args else [])
         if flag in args:
             index = args.index(flag)
             if value is not None and index + 1 < len(args) and not args[index + 1].startswith("--"):
@@ -233,8 +235,18 @@ class DeploymentSpec:
         name = (doc.get("metadata") or {}).get("name")
         if not isinstance(name, str) or not _DNS_LABEL.match(name):
             raise SpecError(f"{where} needs metadata.name, a DNS label (lower-case letters, digits, '-'); got {name!r}")
+        key = "spec.services" if self.schema == "v1alpha1" else "spec.components"
+        spec = doc.get("spec")
+        entries = spec.get("services" if self.schema == "v1alpha1" else "components") if isinstance(spec, dict) else None
+        if self.schema == "v1alpha1" and isinstance(entries, dict):
+            bad = [name for name, raw in entries.items() if not isinstance(raw, dict)]
+        elif self.schema == "v1beta1" and isinstance(entries, list):
+            bad = [str(raw) for raw in entries if not isinstance(raw, dict) or "name" not in raw]
+        else:
+            bad = [] if entries is None else [f"{key} itself ({type(entries).__name__})"]
+        if bad or (spec is not None and not isinstance(spec, dict)):
+            raise SpecError(f"{where}: these entries under {key} are not service mappings: {', '.join(bad) or 'spec'}")
         if not self.services:
-            key = "spec.services" if self.schema == "v1alpha1" else "spec.components"
             raise SpecError(f"{where} declares no services under {key}")
         for service in self.services.values():
             replicas = service.raw.get("replicas", 1)
@@ -356,6 +368,8 @@ class DeploymentSpec:
 
     def set_env_var(self, name: str, value: str) -> None:
         """Set an environment variable for every service (top-level ``envs``)."""
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
+            raise SpecError(f"{name!r} is not a valid environment variable name (letters, digits, _)")
         spec = self.document.setdefault("spec", {})
         entries = spec.setdefault("envs" if self.schema == "v1alpha1" else "env", [])
         entries[:] = [e for e in entries if e.get("name") != name] + [{"name": name, "value": str(value)}]

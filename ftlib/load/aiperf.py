@@ -126,7 +126,11 @@ class AiperfLoad:
             self.process.wait(timeout=max(1.0, budget))
         except subprocess.TimeoutExpired:
             log.warning("load %r still running after %.0f s: stopping it", self.name, budget)
-            self.stop()
+            try:
+                self.stop()
+            except LoadError:
+                if timeout is None:
+                    raise
             if timeout is not None:
                 raise LoadError(f"load {self.name!r} did not complete within {timeout:g} s; it was stopped") from None
         return self.results()

@@ -75,7 +75,7 @@ class LoadConfig:
             raise SpecError("a load needs exactly one of request_count, duration_seconds or duration_minutes; got "
                             f"request_count={self.request_count}, duration_seconds={self.duration_seconds}, "
                             f"duration_minutes={self.duration_minutes}")
-        if self.request_count is not None and (not isinstance(self.request_count, int) or self.request_count < 1):
+        if self.request_count is not None and (type(self.request_count) is not int or self.request_count < 1):
             raise SpecError(f"load request_count must be a whole number >= 1, got {self.request_count!r}")
         if durations and not durations[0] > 0:
             raise SpecError(f"load duration must be more than 0, got {durations[0]!r}")
@@ -83,6 +83,9 @@ class LoadConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise SpecError(f"load {name} must be more than 0, got {value!r}")
+        if not isinstance(self.extra_inputs, dict):
+            raise SpecError(f"load extra_inputs must be a mapping of field to value (a JSON object), "
+                            f"got {self.extra_inputs!r}")
         if self.warmup_requests is not None and self.warmup_requests < 1:
             raise SpecError(f"load warmup_requests must be >= 1 or unset, got {self.warmup_requests!r}")
 

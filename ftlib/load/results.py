@@ -47,8 +47,8 @@ class RequestRecord:
             failure = f"{code}{error.get('type') or 'error'}".strip()
         elif meta.get("was_cancelled"):
             failure = "cancelled by the client"
-        elif streaming and osl is None:
-            failure = "stream cut (no output)"
+        elif osl is None and (streaming or expected_output_tokens):
+            failure = "stream cut (no output)" if streaming else "no output"
         elif expected_output_tokens and osl is not None and osl < expected_output_tokens:
             failure = "stream cut (short output)" if streaming else "short output"
         return cls(start, end, not failure, failure, None if osl is None else int(osl),

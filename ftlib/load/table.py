@@ -30,7 +30,7 @@ def _convert(name: str, kind: str, text: str):
             return json.loads(text)
         return text
     except ValueError:
-        raise SpecError(f"load field {name} takes a {kind.split(' ')[0]} value, got {text!r}") from None
+        raise SpecError(f"load field {name} takes {kind.split('[')[0].split(' ')[0]} values, got {text!r}") from None
 
 
 def load_config_from_rows(rows: Iterable[Sequence[str]]) -> LoadConfig:

@@ -62,7 +62,8 @@ def frontend_command(service: ServiceSpec, http_port: int) -> LocalCommand:
     dropped: list[str] = []
     for flag, value in _split_flags(service.args):
         words = [flag] + ([value] if value is not None else [])
-        (dropped if flag in _OWNED_FLAGS else kept).extend(words)
+        if flag not in _OWNED_FLAGS:  # flags the platform sets itself are replaced, not dropped
+            kept.extend(words)
     argv = [sys.executable, "-m", "dynamo.frontend", *kept,
             "--http-host", "127.0.0.1", "--http-port", str(http_port), *RUNTIME_ARGS]
     return LocalCommand(argv, dropped)
@@ -83,7 +84,9 @@ def worker_command(spec: DeploymentSpec, service: ServiceSpec, model_card: Path)
     for flag, value in _split_flags(service.args):
         words = [flag] + ([value] if value is not None else [])
         known = (flag in MOCKER_FLAGS_WITH_VALUE and value is not None) or (flag in MOCKER_BARE_FLAGS and value is None)
-        (kept if known and flag not in _OWNED_FLAGS else dropped).extend(words)
+        if flag in _OWNED_FLAGS:
+            continue  # replaced by the platform's own value
+        (kept if known else dropped).extend(words)
     argv = [sys.executable, "-m", "dynamo.mocker", "--model-path", str(model_card), "--model-name", spec.model_name]
     if service.engine in ENGINES:
         argv += ["--engine-type", service.engine]

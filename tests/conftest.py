@@ -1,0 +1,56 @@
+"""Shared fixtures of the unit suite: where the recorded data and the upstream examples live.
+
+Nothing here starts a process: the suite reads files and builds objects, nothing more.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ftlib.load.results import RECORDS_FILE, SUMMARY_FILE
+
+DATA = Path(__file__).resolve().parent / "data"
+RECORDS = DATA / "aiperf_records_worker_killed.jsonl"
+SUMMARY = DATA / "aiperf_summary_cancelled.json"
+
+
+def shared_dir() -> Path:
+    """The project's shared folder: ``$FT_SHARED_DIR``, else ``shared/`` beside the repository."""
+    override = os.environ.get("FT_SHARED_DIR")
+    return Path(override) if override else Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """Dynamo's own example deployments (upstream naming), kept outside the repository."""
+    folder = shared_dir() / "reference" / "dynamo"
+    if not folder.is_dir():
+        pytest.skip(f"the upstream Dynamo examples are not at {folder}; set FT_SHARED_DIR to the folder that "
+                    "holds reference/dynamo/*.yaml")
+    return folder
+
+
+@pytest.fixture
+def recorded_lines() -> list[str]:
+    """The 45 per-request records of a real aiperf 0.13 run in which one of two mocker workers
+    was SIGKILLed (lines 20 and 23 are cut streams, line 28 is a 503)."""
+    return RECORDS.read_text().splitlines()
+
+
+@pytest.fixture
+def recorded_run(tmp_path: Path) -> Path:
+    """An aiperf artifact directory holding the recorded records and the run's (cancelled) summary."""
+    run = tmp_path / "load" / "default"
+    run.mkdir(parents=True)
+    shutil.copy(RECORDS, run / RECORDS_FILE)
+    shutil.copy(SUMMARY, run / SUMMARY_FILE)
+    return run
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "e2e: starts real Dynamo processes on this machine (slow); "
+                                       "deselect with -m 'not e2e'")

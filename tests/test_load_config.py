@@ -1,0 +1,93 @@
+"""ftlib.load.config: what load to send, validated when it is built."""
+
+from __future__ import annotations
+
+import pytest
+
+from ftlib.errors import SpecError
+from ftlib.load.config import LoadConfig
+
+EXACTLY_ONE = "a load needs exactly one of request_count, duration_seconds or duration_minutes"
+
+
+def test_a_count_load_has_no_duration_and_no_default_rate():
+    config = LoadConfig(request_count=50, concurrency=4)
+
+    assert config.duration is None
+    assert config.effective_request_rate is None
+
+
+def test_a_duration_load_is_paced_at_twice_the_concurrency_by_default():
+    config = LoadConfig(duration_seconds=30, concurrency=4)
+
+    assert config.duration == 30.0
+    assert config.effective_request_rate == 8.0
+
+
+def test_an_explicit_request_rate_wins_for_both_kinds_of_load():
+    assert LoadConfig(duration_seconds=30, concurrency=4, request_rate=1.5).effective_request_rate == 1.5
+    assert LoadConfig(request_count=10, request_rate=3).effective_request_rate == 3
+
+
+def test_duration_minutes_are_seconds_times_sixty():
+    assert LoadConfig(duration_minutes=1.5).duration == 90.0
+
+
+@pytest.mark.parametrize("given", [
+    {},
+    {"request_count": 10, "duration_seconds": 5},
+    {"request_count": 10, "duration_minutes": 1},
+    {"duration_seconds": 5, "duration_minutes": 1},
+], ids=["none", "count-and-seconds", "count-and-minutes", "seconds-and-minutes"])
+def test_a_load_needs_exactly_one_of_request_count_or_a_duration(given):
+    with pytest.raises(SpecError) as error:
+        LoadConfig(**given)
+    assert str(error.value).startswith(EXACTLY_ONE)
+    assert f"request_count={given.get('request_count')}" in str(error.value)
+
+
+@pytest.mark.parametrize("count", [0, -5, 2.5, True])
+def test_request_count_must_be_a_whole_number_of_at_least_one(count):
+    with pytest.raises(SpecError, match=f"load request_count must be a whole number >= 1, got {count!r}"):
+        LoadConfig(request_count=count)
+
+
+@pytest.mark.parametrize("field, value", [("duration_seconds", 0), ("duration_seconds", -1),
+                                          ("duration_minutes", 0.0), ("duration_seconds", float("nan"))])
+def test_a_duration_must_be_more_than_zero(field, value):
+    with pytest.raises(SpecError, match="load duration must be more than 0"):
+        LoadConfig(**{field: value})
+
+
+@pytest.mark.parametrize("field", ["concurrency", "input_tokens_mean", "output_tokens_mean"])
+@pytest.mark.parametrize("value", [0, -1, 1.5, True])
+def test_sizes_must_be_whole_numbers_of_at_least_one(field, value):
+    with pytest.raises(SpecError, match=f"load {field} must be a whole number >= 1, got {value!r}"):
+        LoadConfig(request_count=1, **{field: value})
+
+
+@pytest.mark.parametrize("field", ["request_rate", "request_timeout_seconds"])
+@pytest.mark.parametrize("value", [0, -2.0])
+def test_rates_and_timeouts_must_be_more_than_zero(field, value):
+    with pytest.raises(SpecError, match=f"load {field} must be more than 0, got {value!r}"):
+        LoadConfig(request_count=1, **{field: value})
+
+
+def test_warmup_requests_must_be_at_least_one_when_given():
+    with pytest.raises(SpecError, match="load warmup_requests must be >= 1 or unset, got 0"):
+        LoadConfig(request_count=1, warmup_requests=0)
+
+
+def test_expected_seconds_of_a_count_load_grows_with_requests_and_shrinks_with_concurrency():
+    slow = LoadConfig(request_count=100, concurrency=1)
+    fast = LoadConfig(request_count=100, concurrency=10)
+
+    assert slow.expected_seconds > fast.expected_seconds > 10
+    assert LoadConfig(duration_seconds=42).expected_seconds == 42
+
+
+def test_field_names_list_every_field_in_order():
+    names = LoadConfig.field_names()
+
+    assert names[:3] == ["concurrency", "request_count", "duration_minutes"]
+    assert {"streaming", "request_rate", "model_name", "extra_inputs"} <= set(names)

@@ -1,0 +1,83 @@
+"""ftlib.options: run options from behave's userdata (``-D key=value``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ftlib.errors import SpecError
+from ftlib.options import RunOptions
+
+ALLOWED = "platform, namespace, image, storage_class, skip_service_restart, client_type, output_dir, dry_run"
+
+
+def test_no_userdata_gives_the_defaults():
+    assert RunOptions.from_userdata({}) == RunOptions()
+    assert RunOptions() == RunOptions(platform="local", namespace="fault-tolerance-test", client_type="aiperf",
+                                      output_dir="test_outputs", dry_run=False, skip_service_restart=True)
+
+
+def test_behave_ini_userdata_is_accepted_as_is():
+    options = RunOptions.from_userdata({"platform": "local", "namespace": "fault-tolerance-test",
+                                        "client_type": "aiperf", "output_dir": "test_outputs", "dry_run": "false"})
+
+    assert options == RunOptions()
+
+
+def test_an_unknown_key_is_rejected_naming_the_allowed_keys():
+    with pytest.raises(SpecError) as error:
+        RunOptions.from_userdata({"platfrom": "kubernetes"})
+    assert str(error.value) == f"unknown option -D platfrom; allowed: {ALLOWED}"
+
+
+@pytest.mark.parametrize("text", ["1", "true", "True", "YES", "on", " yes "])
+def test_true_words_parse_as_true(text):
+    assert RunOptions.from_userdata({"dry_run": text}).dry_run is True
+
+
+@pytest.mark.parametrize("text", ["0", "false", "No", "OFF"])
+def test_false_words_parse_as_false(text):
+    assert RunOptions.from_userdata({"skip_service_restart": text}).skip_service_restart is False
+
+
+def test_a_real_bool_is_taken_as_is():
+    assert RunOptions.from_userdata({"dry_run": True}).dry_run is True
+
+
+def test_a_bool_option_rejects_other_words():
+    with pytest.raises(SpecError, match="option dry_run takes true or false, got 'maybe'"):
+        RunOptions.from_userdata({"dry_run": "maybe"})
+
+
+def test_an_unknown_platform_is_rejected_naming_the_platforms():
+    with pytest.raises(SpecError, match="unknown platform 'docker'; allowed: local, kubernetes"):
+        RunOptions.from_userdata({"platform": "docker"})
+
+
+def test_an_unknown_client_type_is_rejected_naming_the_clients():
+    with pytest.raises(SpecError, match="unknown client_type 'curl'; allowed: aiperf, legacy"):
+        RunOptions.from_userdata({"client_type": "curl"})
+
+
+def test_an_empty_output_dir_is_rejected():
+    with pytest.raises(SpecError, match="output_dir must not be empty"):
+        RunOptions.from_userdata({"output_dir": ""})
+
+
+def test_an_empty_optional_value_means_unset():
+    options = RunOptions.from_userdata({"image": "", "storage_class": "standard-rwx"})
+
+    assert options.image is None
+    assert options.storage_class == "standard-rwx"
+
+
+def test_allure_formatter_keys_belong_to_allure_and_are_ignored():
+    options = RunOptions.from_userdata({"AllureFormatter.issue_pattern": "https://x/{}",
+                                        "AllureFormatter.link_pattern": "https://y/{}",
+                                        "platform": "kubernetes", "namespace": "ft"})
+
+    assert (options.platform, options.namespace) == ("kubernetes", "ft")
+
+
+def test_options_are_frozen():
+    with pytest.raises(AttributeError):
+        RunOptions().platform = "kubernetes"  # type: ignore[misc]

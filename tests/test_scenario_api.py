@@ -1,0 +1,41 @@
+"""run_scenario from plain Python: a real local scenario, without behave."""
+
+import pytest
+
+from ftlib import (LoadConfig, MinRequests, StartLoad, WaitForLoadCompletion, WasCancelled, ZeroErrors,
+                   get_deployment_spec, run_scenario)
+from ftlib.errors import SpecError
+
+
+@pytest.mark.e2e
+def test_run_scenario_deploys_loads_judges_and_leaves_evidence(tmp_path):
+    ctx = run_scenario(
+        deployment_spec=get_deployment_spec("mocker", "agg", 1),
+        events=[StartLoad(LoadConfig(concurrency=4, request_count=20, output_tokens_mean=16)),
+                WaitForLoadCompletion()],
+        checks=[ZeroErrors(), MinRequests(20), WasCancelled(expected=False)],
+        output_dir=tmp_path, test_name="python api smoke")
+    scenario_dir = tmp_path / "python_api_smoke"
+    assert ctx.load_results("default").succeeded == 20
+    assert ctx.startup_seconds is not None and ctx.startup_seconds < 60
+    assert (scenario_dir / "load" / "default" / "profile_export.jsonl").exists()
+    assert list((scenario_dir / "decode").glob("*.log")), "the worker pod's log is kept"
+    assert (scenario_dir / "timeline.json").exists()
+
+
+@pytest.mark.e2e
+def test_run_scenario_fails_a_check_with_expected_and_seen_yet_keeps_the_evidence(tmp_path):
+    with pytest.raises(AssertionError, match=r"expected at least 21 successful requests; load 'default': 20 requests"):
+        run_scenario(
+            deployment_spec=get_deployment_spec("mocker", "agg", 1),
+            events=[StartLoad(LoadConfig(concurrency=4, request_count=20, output_tokens_mean=16)),
+                    WaitForLoadCompletion()],
+            checks=[MinRequests(21)],
+            output_dir=tmp_path, test_name="too demanding")
+    assert (tmp_path / "too_demanding" / "load" / "default" / "profile_export.jsonl").exists()
+
+
+def test_run_scenario_rejects_an_unknown_load_name_before_judging(tmp_path):
+    with pytest.raises(SpecError, match="no load named 'missing'"):
+        run_scenario(deployment_spec=get_deployment_spec("mocker", "agg", 1), events=[],
+                     checks=[ZeroErrors(name="missing")], output_dir=tmp_path, test_name="no load")
