@@ -114,8 +114,8 @@ class GherkinScenario:
 
     # -- When / Then ----------------------------------------------------------------------
     def event(self, event: Event) -> Event:
-        self._validate_event(event)
-        self.plan.append(f"when: {event.description}")
+        targets = self._validate_event(event)
+        self.plan.append(f"when: {event.description}{targets}")
         if self.execute:
             self._context().run_event(event)
         return event
@@ -123,19 +123,19 @@ class GherkinScenario:
     def check(self, check: Check) -> None:
         if isinstance(check, LoadCheck):
             self._require_load(check.name)
-        if self.spec is not None:
-            _resolve_targets(self.spec, check)
-        self.plan.append(f"then: {check.description}")
+        targets = _resolve_targets(self.spec, check) if self.spec is not None else ""
+        self.plan.append(f"then: {check.description}{targets}")
         if self.execute:
             self._context().check(check)
 
-    def _validate_event(self, event: Event) -> None:
+    def _validate_event(self, event: Event) -> str:
         spec = self.edit() if self.ctx is None or self.ctx.deployment is None else self.spec
-        _resolve_targets(spec, event)
+        targets = _resolve_targets(spec, event)
         if isinstance(event, StartLoad):
             self.started_loads.append(event.name)
         if isinstance(event, (StopLoad, WaitForLoadCompletion)):
             self._require_load(event.name)
+        return targets
 
     def _require_load(self, name: str) -> None:
         if name not in self.started_loads:
@@ -157,10 +157,12 @@ class GherkinScenario:
         return "\n".join(f"  {line}" for line in self.plan)
 
 
-def _resolve_targets(spec: DeploymentSpec, item: object) -> None:
-    """Every service an event or check names (``services`` list or ``service``) must resolve."""
+def _resolve_targets(spec: DeploymentSpec, item: object) -> str:
+    """Every service an event or check names (``services`` list or ``service``) must resolve.
+    Returns how role words resolved (`` [decode worker -> VllmDecodeWorker]``) for the plan."""
     words = list(getattr(item, "services", None) or [])
     if getattr(item, "service", None):
         words.append(item.service)
-    for word in words:
-        spec.resolve_service(word)
+    resolved = [(word, spec.resolve_service(word).name) for word in words]
+    shown = [f"{word} -> {name}" for word, name in resolved if word != name]
+    return f" [{', '.join(shown)}]" if shown else ""
