@@ -55,6 +55,9 @@ class RunOptions:
     def validate(self) -> None:
         if self.platform not in PLATFORMS:
             raise SpecError(f"unknown platform {self.platform!r}; allowed: {', '.join(PLATFORMS)}")
+        if self.platform == "kubernetes" and not self.dry_run:
+            raise SpecError("platform=kubernetes is not available in this version of dynamo-ft; "
+                            "use platform=local, or plan only with dry_run=true")
         if self.client_type not in CLIENT_TYPES:
             raise SpecError(f"unknown client_type {self.client_type!r}; allowed: {', '.join(CLIENT_TYPES)}")
         if not self.output_dir:

@@ -73,9 +73,14 @@ def test_an_empty_optional_value_means_unset():
 def test_allure_formatter_keys_belong_to_allure_and_are_ignored():
     options = RunOptions.from_userdata({"AllureFormatter.issue_pattern": "https://x/{}",
                                         "AllureFormatter.link_pattern": "https://y/{}",
-                                        "platform": "kubernetes", "namespace": "ft"})
+                                        "platform": "kubernetes", "namespace": "ft", "dry_run": "true"})
 
     assert (options.platform, options.namespace) == ("kubernetes", "ft")
+
+
+def test_the_kubernetes_platform_is_refused_up_front_unless_only_planning():
+    with pytest.raises(SpecError, match="platform=kubernetes is not available in this version"):
+        RunOptions.from_userdata({"platform": "kubernetes"})
 
 
 def test_options_are_frozen():

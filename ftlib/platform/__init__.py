@@ -1,6 +1,6 @@
 """Platforms that run a deployment: ``local`` (processes on this machine) and ``kubernetes``."""
 
-from ftlib.errors import SpecError
+from ftlib.errors import PlatformError, SpecError
 from ftlib.platform.base import Deployment, Platform, PodInfo, ProcessInfo, Timeline, TimelineEntry
 
 PLATFORMS = ("local", "kubernetes")
@@ -12,9 +12,8 @@ def get_platform(name: str, **options) -> Platform:
 
         return LocalPlatform()
     if name == "kubernetes":
-        from ftlib.platform.kubernetes import KubernetesPlatform
-
-        return KubernetesPlatform(**options)
+        raise PlatformError("the kubernetes platform is not available in this version of dynamo-ft; "
+                            "run with platform=local (the default), or plan only with dry_run=true")
     raise SpecError(f"unknown platform {name!r}; allowed: {', '.join(PLATFORMS)}")
 
 
