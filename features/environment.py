@@ -1,4 +1,12 @@
-"""behave hooks: options, the plan pass, evidence and teardown. Steps live in ../steps."""
+"""behave hooks: options, the plan pass, evidence, teardown and reports. Steps live in ../steps.
+
+Reports: a scenario tagged ``@report`` (or with a "report is written" Then step) gets the fault
+tolerance report, written after teardown so it exists even when a check failed. Every executed
+scenario samples its pods' CPU and memory (``resource_history.json``; see
+`ftlib.reports.ResourceHistory`). With the Allure formatter (behave.ini), each scenario's test
+case carries the load summaries, the reports, the resource summary and, when it did not pass,
+the tail of every pod's log.
+"""
 
 import logging
 import signal
@@ -10,6 +18,11 @@ from behave.model_core import Status
 
 from ftlib.bdd import GherkinScenario
 from ftlib.options import RunOptions
+from ftlib.scenario import fresh_directory
+from ftlib.reports import FaultToleranceReport
+from ftlib.reports.allure_results import attach_scenario_evidence
+
+REPORT_TAG = "report"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,6 +34,8 @@ def _raise_keyboard_interrupt(signum, frame):
 def before_all(context):
     # SIGTERM (CI timeouts, Kubernetes Jobs) takes the same path as Ctrl-C, so teardown runs.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # SIGINT too, even when a parent started behave with SIGINT ignored (background jobs of scripts).
+    signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
     context.ft_options = RunOptions.from_userdata(context.config.userdata)
     context.config.setup_logging()
 
@@ -28,6 +43,7 @@ def before_all(context):
 def before_scenario(context, scenario):
     options = context.ft_options
     context.ft = GherkinScenario(scenario.name, options, REPO_ROOT, execute=False)
+    context.ft_reports = [FaultToleranceReport()] if REPORT_TAG in scenario.effective_tags else []
     if not _plan(context, scenario):
         return  # an undefined step: behave reports it and fails the scenario
     if options.dry_run:
@@ -36,7 +52,7 @@ def before_scenario(context, scenario):
         return
     context.ft = GherkinScenario(scenario.name, options, REPO_ROOT, execute=True)
     context.ft_started = time.monotonic()
-    context.ft.output_dir.mkdir(parents=True, exist_ok=True)
+    fresh_directory(context.ft.output_dir)
     context.ft_log = logging.FileHandler(context.ft.output_dir / "scenario.log")
     context.ft_log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger("ftlib").addHandler(context.ft_log)
@@ -49,7 +65,8 @@ def _plan(context, scenario) -> bool:
         match = registry.find_match(step)
         if match is None:
             return False
-        context.table, context.text = step.table, step.text
+        context._set_root_attribute("table", step.table)  # as behave itself does before a step
+        context._set_root_attribute("text", step.text)
         match.run(context)
     return True
 
@@ -59,9 +76,26 @@ def after_scenario(context, scenario):
     if ft is None or not ft.execute:
         return
     problems = ft.finish(aborted=scenario.status != Status.passed)
+    if ft.ctx is not None:
+        problems += _reports_and_attachments(ft.ctx, context.ft_reports, failed=scenario.status != Status.passed)
     seconds = time.monotonic() - context.ft_started
     print(f"\n  evidence: {ft.output_dir} ({seconds:.1f} s)", file=sys.__stdout__, flush=True)
     logging.getLogger("ftlib").removeHandler(context.ft_log)
     context.ft_log.close()
     if problems:
         raise RuntimeError("teardown problems: " + "; ".join(problems))
+
+
+def _reports_and_attachments(ctx, reports, failed: bool) -> list[str]:
+    """Write the scenario's reports (after teardown: they judge the record, not live state) and
+    attach the evidence to the scenario's Allure test case, which is still open in this hook."""
+    problems, written = [], []
+    for report in reports:
+        try:
+            written += report.generate(ctx)
+        except Exception as error:  # noqa: BLE001 - reported like a teardown problem
+            logging.getLogger("ftlib.reports").exception("%s failed", report.description)
+            problems.append(f"{report.description}: {error}")
+    for problem in attach_scenario_evidence(ctx, written, failed):
+        logging.getLogger("ftlib.reports").warning("%s", problem)  # an attachment never fails a scenario
+    return problems

@@ -5,10 +5,12 @@ and `checks` on what happened; `run_scenario` runs one from Python, the behave s
 ``steps/`` run them from Gherkin.
 """
 
-from ftlib.checks import Check, MaxErrors, MinFailures, MinRequests, WasCancelled, ZeroErrors
+from ftlib.checks import (Check, MaxErrors, MinFailures, MinRequests, NoFailuresOutsideFaultWindow, RecoveredWithin,
+                          RequestsSucceedAgainWithin, ServiceLogContains, ServiceLogNotContains, SuccessRate,
+                          WasCancelled, ZeroErrors)
 from ftlib.errors import FaultNotEffective, FtError, LoadError, PlatformError, SpecError, TargetError
-from ftlib.events import (DeletePod, Event, StartLoad, StopLoad, TerminateProcess, Wait, WaitForLoadCompletion,
-                          WaitForRecovery)
+from ftlib.events import (DeletePod, Event, FreezeProcess, RollingUpgrade, StartLoad, StopLoad, TerminateProcess, Wait,
+                          WaitForLoadCompletion, WaitForLogPattern, WaitForRecovery)
 from ftlib.load import LoadConfig, LoadResults
 from ftlib.scenario import ScenarioContext, run_scenario
 from ftlib.spec import DeploymentSpec, ServiceSpec, get_deployment_spec
@@ -19,4 +21,6 @@ __all__ = [
     "DeletePod", "Event", "StartLoad", "StopLoad", "TerminateProcess", "Wait", "WaitForLoadCompletion",
     "WaitForRecovery", "LoadConfig", "LoadResults", "ScenarioContext", "run_scenario",
     "DeploymentSpec", "ServiceSpec", "get_deployment_spec",
+    "ServiceLogContains", "ServiceLogNotContains", "SuccessRate", "RecoveredWithin", "RequestsSucceedAgainWithin",
+    "NoFailuresOutsideFaultWindow", "FreezeProcess", "RollingUpgrade", "WaitForLogPattern",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +21,39 @@ from ftlib.checks import Check
 from ftlib.errors import SpecError
 from ftlib.events.base import Event
 from ftlib.events.load import StartLoad
+from ftlib.events.logs import pod_logs
 from ftlib.load.aiperf import AiperfLoad
 from ftlib.load.config import LoadConfig
 from ftlib.load.results import LoadResults
 from ftlib.platform import Deployment, Platform, get_platform
+from ftlib.reports.base import Monitor
+from ftlib.reports.resources import ResourceHistory
 from ftlib.spec import DeploymentSpec
 
 log = logging.getLogger("ftlib.scenario")
 DEFAULT_READY_TIMEOUT = 300.0
+
+
+def default_monitors() -> list[Monitor]:
+    """What watches every scenario unless told otherwise: the pods' CPU and memory."""
+    return [ResourceHistory()]
+
+
+EVIDENCE_MARKERS = ("scenario.log", "deployment_spec.yaml", "events.txt", "timeline.json")
+
+
+def fresh_directory(path: Path) -> Path:
+    """An empty evidence folder for a scenario run. An earlier run's evidence of the same
+    scenario is removed (stale aiperf files or logs must never be read as this run's); a
+    non-empty folder that is not dynamo-ft evidence is refused, never deleted."""
+    path = Path(path)
+    if path.exists() and any(path.iterdir()):
+        if not any((path / marker).exists() for marker in EVIDENCE_MARKERS):
+            raise SpecError(f"{path} exists and does not hold dynamo-ft evidence; refusing to overwrite it "
+                            "(choose another output_dir)")
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def slug(text: str) -> str:
@@ -48,6 +74,7 @@ class ScenarioContext:
     deployment: Deployment | None = None
     events: list[Event] = field(default_factory=list)
     startup_seconds: float | None = None
+    monitors: list[Monitor] = field(default_factory=default_monitors)
 
     # -- lifecycle ------------------------------------------------------------------------
     def deploy(self) -> Deployment:
@@ -57,6 +84,11 @@ class ScenarioContext:
             self.spec.save(self.output_dir / "deployment_spec.yaml")
             log.info("deploying %s on %s", self.spec.describe(), self.platform.name)
             self.deployment = self.platform.deploy(self.spec, self.output_dir)
+            for monitor in self.monitors:
+                try:
+                    monitor.start(self)
+                except Exception as error:  # noqa: BLE001 - a monitor never stops a scenario
+                    log.error("starting monitor (%s): %s", monitor.description, error)
             self.startup_seconds = self.deployment.wait_ready(self.ready_timeout)
             log.info("deployment ready in %.2f s", self.startup_seconds)
         return self.deployment
@@ -92,6 +124,11 @@ class ScenarioContext:
                     event.stop(self)
             except Exception as error:  # noqa: BLE001
                 problems.append(f"stopping {event.description}: {error}")
+        for monitor in self.monitors if self.deployment is not None else ():
+            try:
+                monitor.stop(self)
+            except Exception as error:  # noqa: BLE001
+                problems.append(f"stopping monitor ({monitor.description}): {error}")
         if self.deployment is not None:
             for step, action in (("collecting evidence", lambda: self.deployment.collect_evidence(self.output_dir)),
                                  ("tearing down", self.deployment.teardown)):
@@ -143,6 +180,30 @@ class ScenarioContext:
         faults = [e for e in self.events if e.is_fault and e.started_ns is not None]
         return faults[-1] if faults else None
 
+    def service_logs(self, service: str) -> dict[str, str]:
+        """The whole log of every pod ``service`` (an exact name) ever had, terminated containers
+        (``<pod> (previous)``) and deleted pods included: what the platform still knows, plus
+        the log files kept under ``<output_dir>/<Service>/`` (so it works after teardown). With a
+        deployment, only files of pods its timeline knows count: an earlier run's files in the
+        same directory are not this scenario's evidence."""
+        logs: dict[str, str] = {}
+        ours: set[str] | None = None
+        if self.deployment is not None:
+            ours = {entry.pod for entry in self.deployment.timeline.since(0) if entry.pod}
+            try:
+                logs = pod_logs(self.deployment, service)
+            except Exception as error:  # noqa: BLE001 - the files below are the evidence of record
+                log.warning("reading %s logs from the platform: %s", service, error)
+        directory = self.output_dir / service
+        for path in sorted(directory.glob("*.log")) if directory.is_dir() else []:
+            match = re.fullmatch(r"(.+)_\d{8}T\d{6}(\.previous)?\.log", path.name)
+            if match is None or (ours is not None and match.group(1) not in ours):
+                continue  # metrics, or another run's pod
+            key = match.group(1) + (" (previous)" if match.group(2) else "")
+            if key not in logs:
+                logs[key] = path.read_text(errors="replace")
+        return logs
+
     def save_pod_evidence(self, pod: str, suffix: str = "") -> None:
         deployment = self.deployment
         info = next((p for p in deployment.pods(include_deleted=True) if p.name == pod), None)
@@ -164,13 +225,16 @@ class ScenarioContext:
 def run_scenario(deployment_spec: DeploymentSpec, events: Iterable[Event], checks: Iterable[Check],
                  reports: Iterable = (), platform: Platform | str = "local", output_dir: str | Path = "test_outputs",
                  test_name: str = "scenario", ready_timeout: float = DEFAULT_READY_TIMEOUT,
-                 client_type: str = "aiperf") -> ScenarioContext:
+                 client_type: str = "aiperf", monitors: Iterable[Monitor] | None = None) -> ScenarioContext:
     """Deploy, run ``events`` in order, settle, keep evidence, tear down, then run ``reports``
-    and ``checks`` (the first failing check raises `AssertionError`). Returns the context."""
+    and ``checks`` (the first failing check raises `AssertionError`). Returns the context.
+    ``monitors`` watch the scenario from deploy to teardown (default: `default_monitors`)."""
     if isinstance(platform, str):
         platform = get_platform(platform)
-    ctx = ScenarioContext(deployment_spec, platform, Path(output_dir) / slug(test_name), test_name,
+    ctx = ScenarioContext(deployment_spec, platform, fresh_directory(Path(output_dir) / slug(test_name)), test_name,
                           ready_timeout=ready_timeout, client_type=client_type)
+    if monitors is not None:
+        ctx.monitors = list(monitors)
     aborted = True
     started = time.monotonic()
     try:

@@ -2,7 +2,7 @@
 
 from behave import then
 
-from ftlib.checks import MaxErrors, MinFailures, MinRequests, WasCancelled, ZeroErrors
+from ftlib.checks import MaxErrors, MinFailures, MinRequests, SuccessRate, WasCancelled, ZeroErrors
 
 
 @then("there are no errors")
@@ -45,3 +45,10 @@ def load_cancelled(context, name="default"):
 def load_not_cancelled(context, name="default"):
     """The load ran to its end."""
     context.ft.check(WasCancelled(expected=False, name=name))
+
+
+@then("the success rate is at least {p:g} percent")
+@then('the success rate of load "{name}" is at least {p:g} percent')
+def success_rate_at_least(context, p, name="default"):
+    """At least p percent of the requests succeeded."""
+    context.ft.check(SuccessRate(p, name=name))

@@ -2,7 +2,7 @@
 
 from behave import when
 
-from ftlib.events import DeletePod, TerminateProcess
+from ftlib.events import DeletePod, FreezeProcess, TerminateProcess
 
 
 @when("the {service} pod is deleted")
@@ -39,3 +39,10 @@ def process_signalled(context, process, service, signal):
 def process_signalled_in_one_pod(context, process, service, signal):
     """Send a signal to every matching process in one pod of the service."""
     context.ft.event(TerminateProcess([service], process, signal, one_pod=True))
+
+
+@when('the "{process}" process of the {service} is frozen for {d:g} seconds')
+def process_frozen(context, process, service, d):
+    """SIGSTOP every matching process in every pod of the service, SIGCONT after d seconds.
+    The step lasts the d seconds; the processes are resumed even if the scenario is aborted."""
+    context.ft.event(FreezeProcess([service], process, d))

@@ -39,3 +39,23 @@ def test_run_scenario_rejects_an_unknown_load_name_before_judging(tmp_path):
     with pytest.raises(SpecError, match="no load named 'missing'"):
         run_scenario(deployment_spec=get_deployment_spec("mocker", "agg", 1), events=[],
                      checks=[ZeroErrors(name="missing")], output_dir=tmp_path, test_name="no load")
+
+
+def test_a_rerun_starts_from_an_empty_evidence_folder(tmp_path):
+    from ftlib.scenario import fresh_directory
+
+    old = tmp_path / "scenario"
+    (old / "load" / "default").mkdir(parents=True)
+    (old / "scenario.log").write_text("earlier run")
+    (old / "load" / "default" / "profile_export.jsonl").write_text("{}\n")
+
+    assert list(fresh_directory(old).iterdir()) == []
+
+
+def test_a_folder_that_is_not_evidence_is_never_deleted(tmp_path):
+    from ftlib.scenario import fresh_directory
+
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(SpecError, match="does not hold dynamo-ft evidence; refusing to overwrite it"):
+        fresh_directory(tmp_path)
+    assert (tmp_path / "precious.txt").exists()

@@ -11,7 +11,7 @@ from ftlib.errors import FaultNotEffective, SpecError, TargetError
 from ftlib.events.base import Event
 
 if TYPE_CHECKING:
-    from ftlib.platform.base import PodInfo
+    from ftlib.platform.base import PodInfo, ProcessInfo
     from ftlib.scenario import ScenarioContext
 
 NON_TERMINATING = {"SIGSTOP", "SIGTSTP", "SIGCONT", "SIGCHLD", "SIGWINCH", "SIGURG"}
@@ -34,6 +34,30 @@ def normalize_signal(name: str) -> str:
 
 def _choose(pods: list["PodInfo"], one_pod: bool) -> list["PodInfo"]:
     return pods[:1] if one_pod else pods
+
+
+def match_processes(ctx: "ScenarioContext", services: list[str], process_name: str,
+                    one_pod: bool = False) -> list[tuple["PodInfo", "ProcessInfo"]]:
+    """Every process whose declared command line contains ``process_name``, in every pod (or
+    the first pod, with ``one_pod``) of each service. An error if a service has no pods or
+    nothing matched; the error lists what runs there."""
+    deployment = ctx.deployment
+    matches, seen = [], []
+    for word in services:
+        service = ctx.spec.resolve_service(word).name
+        pods = deployment.pods(service)
+        if not pods:
+            raise TargetError(f"service {service!r} has no pods")
+        for pod in _choose(pods, one_pod):
+            for process in deployment.processes(pod.name):
+                seen.append(f"{pod.name}: {process.pid} {process.command}")
+                if process_name in process.command:
+                    matches.append((pod, process))
+    if not matches:
+        listing = "\n  ".join(seen) or "(no processes)"
+        raise TargetError(f"no process matching {process_name!r} in {', '.join(services)}; "
+                          f"processes there:\n  {listing}")
+    return matches
 
 
 @dataclass
@@ -119,21 +143,7 @@ class TerminateProcess(Event):
 
     def execute(self, ctx: "ScenarioContext") -> None:
         deployment = ctx.deployment
-        matches, seen = [], []
-        for word in self.services:
-            service = ctx.spec.resolve_service(word).name
-            pods = deployment.pods(service)
-            if not pods:
-                raise TargetError(f"service {service!r} has no pods")
-            for pod in _choose(pods, self.one_pod):
-                for process in deployment.processes(pod.name):
-                    seen.append(f"{pod.name}: {process.pid} {process.command}")
-                    if self.process_name in process.command:
-                        matches.append((pod, process))
-        if not matches:
-            listing = "\n  ".join(seen) or "(no processes)"
-            raise TargetError(f"no process matching {self.process_name!r} in {', '.join(self.services)}; "
-                              f"processes there:\n  {listing}")
+        matches = match_processes(ctx, self.services, self.process_name, self.one_pod)
         for pod, process in matches:
             deployment.signal_process(pod.name, process.pid, self.signal)
             self.targets.append((pod.name, process.pid, process.command))
@@ -172,3 +182,91 @@ class TerminateProcess(Event):
     def description(self) -> str:
         where = "one pod of " if self.one_pod else ""
         return f"send {self.signal} to '{self.process_name}' in {where}{', '.join(self.services)}"
+
+
+STOPPED_STATES = ("T", "t")
+
+
+@dataclass
+class FreezeProcess(Event):
+    """Freeze every process whose command line contains ``process_name`` in every pod of each
+    service (or in one pod with ``one_pod``) for ``duration`` seconds: SIGSTOP, then SIGCONT.
+
+    The event blocks for the duration. It verifies that every process it stopped is in state
+    T (stopped) and, after SIGCONT, that each one runs again. The processes are resumed
+    whatever happens (a failed verification, an error, Ctrl-C): until they are, the event is
+    `active`, so the scenario's teardown resumes them too.
+    """
+
+    services: list[str]
+    process_name: str
+    duration: float
+    one_pod: bool = False
+    verify_timeout: float = 10.0
+    targets: list[tuple[str, int, str]] = field(default_factory=list, init=False)
+    frozen_seconds: float | None = field(default=None, init=False)
+    _frozen: list = field(default_factory=list, init=False, repr=False)
+    is_fault: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if not self.process_name:
+            raise SpecError("a process name to match is required (for example 'dynamo.mocker' or 'python')")
+        if not self.duration > 0:
+            raise SpecError(f"a freeze must last more than 0 seconds, got {self.duration!r}")
+
+    def execute(self, ctx: "ScenarioContext") -> None:
+        matches = match_processes(ctx, self.services, self.process_name, self.one_pod)
+        stopped_at = time.monotonic()
+        try:
+            for pod, process in matches:
+                self._frozen.append((pod, process))
+                ctx.deployment.signal_process(pod.name, process.pid, "SIGSTOP")
+                self.targets.append((pod.name, process.pid, process.command))
+            self._wait_for_state(ctx, matches, stopped=True)
+            time.sleep(max(0.0, self.duration - (time.monotonic() - stopped_at)))
+        finally:
+            resumed = self._resume(ctx)
+            self.frozen_seconds = time.monotonic() - stopped_at
+        self._wait_for_state(ctx, resumed, stopped=False)
+
+    def _resume(self, ctx: "ScenarioContext") -> list[tuple["PodInfo", "ProcessInfo"]]:
+        """SIGCONT every process this event stopped (once); those that still exist are returned."""
+        resumed = []
+        for pod, process in list(self._frozen):
+            try:
+                ctx.deployment.signal_process(pod.name, process.pid, "SIGCONT")
+                resumed.append((pod, process))
+            except (TargetError, ProcessLookupError):
+                pass  # the process or its pod is gone: nothing left to resume
+            self._frozen.remove((pod, process))
+        return resumed
+
+    def _wait_for_state(self, ctx: "ScenarioContext", matches: list, stopped: bool) -> None:
+        deadline = time.monotonic() + self.verify_timeout
+        while True:
+            pending = []
+            for pod, process in matches:
+                states = {p.pid: p.state for p in ctx.deployment.processes(pod.name)}
+                if process.pid in states and (states[process.pid] in STOPPED_STATES) != stopped:
+                    pending.append(f"{pod.name} pid {process.pid}: state {states[process.pid]}")
+                elif stopped and process.pid not in states:
+                    pending.append(f"{pod.name} pid {process.pid}: gone")
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                want = "stopped (T) after SIGSTOP" if stopped else "running again after SIGCONT"
+                raise FaultNotEffective(f"expected every frozen process to be {want} within "
+                                        f"{self.verify_timeout:g} s:\n  " + "\n  ".join(pending))
+            time.sleep(0.1)
+
+    def stop(self, ctx: "ScenarioContext") -> None:
+        self._resume(ctx)
+
+    @property
+    def active(self) -> bool:
+        return bool(self._frozen)
+
+    @property
+    def description(self) -> str:
+        where = "one pod of " if self.one_pod else ""
+        return f"freeze '{self.process_name}' in {where}{', '.join(self.services)} for {self.duration:g} s"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,7 +86,9 @@ class AiperfLoad:
 
     def start(self) -> None:
         """Launch aiperf and return once it is sending requests (profiling started)."""
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        if self.output_dir.exists():  # never read an earlier run's records or markers as this run's
+            shutil.rmtree(self.output_dir)
+        self.output_dir.mkdir(parents=True)
         argv = aiperf_argv(self.config, self.url, self.model, self.tokenizer, self.output_dir)
         (self.output_dir / "aiperf.argv").write_text("\n".join(argv) + "\n")
         # aiperf 0.13 in HF offline mode looks a tokenizer up in the hub cache even when it is a local

@@ -27,6 +27,7 @@ class PodInfo:
     phase: str  # Pending, Running, Terminating, Deleted
     created_ns: int
     deleted: bool = False
+    revision: str = ""  # the pod template revision it runs ("" if the platform cannot tell)
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ class TimelineEntry:
 
     ns: int
     kind: str  # pod_created, pod_ready, pod_unready, container_died, container_restarted,
-    #            pod_deleted, deployment_ready, deployment_unready
+    #            pod_deleted, deployment_ready, deployment_unready, rollout_started,
+    #            rollout_complete
     pod: str = ""
     service: str = ""
     detail: str = ""
@@ -111,6 +113,17 @@ class Deployment(ABC):
     @abstractmethod
     def delete_pod(self, pod: str, force: bool = True) -> None:
         """Delete a pod (force: no grace period). Its controller creates a replacement."""
+
+    @abstractmethod
+    def update_service(self, service: str, env: dict[str, str]) -> str:
+        """Set environment variables of one service's pod template and start a rolling update.
+
+        The platform replaces the service's pods one at a time as a Kubernetes Deployment with
+        ``maxSurge: 1, maxUnavailable: 0`` does: a new pod is ready before an old one is deleted
+        gracefully. Returns at once with the new revision; the rollout is observed through
+        `pods` (old names gone, new names ready), the timeline (``rollout_started``,
+        ``rollout_complete``) and `is_ready` (false until the rollout is complete).
+        """
 
     @abstractmethod
     def processes(self, pod: str) -> list[ProcessInfo]:

@@ -32,6 +32,8 @@ from ftlib.spec import DeploymentSpec, ServiceSpec
 
 TICK_SECONDS = 0.2
 PROBE_TIMEOUT = 0.5
+GRACE_SECONDS = 30.0  # terminationGracePeriodSeconds of a graceful delete
+MAX_SURGE = 1  # a rolling update runs at most this many pods above the replica count
 _LIVE: "weakref.WeakSet[LocalDeployment]" = weakref.WeakSet()
 
 
@@ -70,6 +72,12 @@ class LocalDeployment(Deployment):
         self.timeline = Timeline()
         self.runtime_dir = Path(tempfile.mkdtemp(prefix=f"dynamo-ft-{spec.name}-"))
         self._pods: list[LocalPod] = []
+        # Rolling updates: each service's current pod template revision, the revision and
+        # environment each pod was created with (a restart keeps them, as in Kubernetes), and
+        # the services whose rollout has not completed yet.
+        self._revisions: dict[str, int] = {name: 1 for name in self.spec.services}
+        self._pod_templates: dict[str, tuple[int, dict[str, str]]] = {}
+        self._rolling: set[str] = set()
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._ready = False
@@ -105,7 +113,9 @@ class LocalDeployment(Deployment):
                       and (include_deleted or not p.deleted)]
             return sorted((self._info(p) for p in chosen), key=lambda info: info.name)
 
-    def delete_pod(self, pod: str, force: bool = True) -> None:
+    def delete_pod(self, pod: str, force: bool = True, reason: str = "") -> None:
+        """Force: SIGKILL now. Graceful: SIGTERM, SIGKILL after the grace period, in the
+        background (the pod is gone from `pods` at once, its processes drain meanwhile)."""
         target = self._pod(pod)
         with self._lock:
             if target.deleted:
@@ -113,9 +123,29 @@ class LocalDeployment(Deployment):
             target.deleted = True
             target.deleted_ns = time.time_ns()
             target.ready = False
-        self.timeline.add("pod_deleted", target.name, target.service, "force" if force else "graceful")
+        detail = ("force" if force else "graceful") + (f", {reason}" if reason else "")
+        self.timeline.add("pod_deleted", target.name, target.service, detail)
         self._update_readiness()
-        target.stop(grace_seconds=0 if force else 30)
+        if force:
+            target.stop(grace_seconds=0)
+        else:
+            threading.Thread(target=target.stop, args=(GRACE_SECONDS,), name=f"terminate-{target.name}",
+                             daemon=True).start()
+
+    def update_service(self, service: str, env: dict[str, str]) -> str:
+        target = self.spec.get_service(service)
+        with self._lock:
+            if all(target.envs.get(name) == str(value) for name, value in env.items()):
+                return str(self._revisions[service])  # an unchanged template rolls nothing out
+            for name, value in env.items():
+                target.set_env_var(name, value)
+            self._revisions[service] += 1
+            revision = self._revisions[service]
+            self._rolling.add(service)
+        changes = ", ".join(f"{name}={value}" for name, value in env.items())
+        self.timeline.add("rollout_started", service=service, detail=f"revision {revision}: {changes}")
+        self._update_readiness()
+        return str(revision)
 
     def processes(self, pod: str) -> list[ProcessInfo]:
         target = self._pod(pod)
@@ -160,7 +190,8 @@ class LocalDeployment(Deployment):
                          "deletionTimestamp": _iso(target.deleted_ns) if target.deleted_ns else None,
                          "labels": {"nvidia.com/dynamo-graph-deployment-name": self.spec.name,
                                     "nvidia.com/dynamo-component": target.service,
-                                    "nvidia.com/dynamo-component-type": service.component_type}},
+                                    "nvidia.com/dynamo-component-type": service.component_type,
+                                    "dynamo-ft/revision": str(self._revision_of(target))}},
             "spec": {"containers": [{"name": "main", "declaredCommand": service.declared_command_line,
                                      "localCommand": target.argv}]},
             "status": {"phase": target.phase, "ready": target.ready,
@@ -223,10 +254,18 @@ class LocalDeployment(Deployment):
         for service in self.spec.services.values():
             with self._lock:
                 live = [p for p in self._pods if p.service == service.name and not p.deleted]
-            for _ in range(service.replicas - len(live)):
-                self._create_pod(service)
-            for pod in live[service.replicas:]:
-                self.delete_pod(pod.name, force=False)
+            outdated = [p for p in live if self._revision_of(p) != self._revisions[service.name]]
+            if outdated:
+                self._roll(service, live, outdated)
+            else:
+                for _ in range(service.replicas - len(live)):
+                    self._create_pod(service)
+                for pod in live[service.replicas:]:
+                    self.delete_pod(pod.name, force=False)
+                if service.name in self._rolling and len(live) == service.replicas and all(p.ready for p in live):
+                    self._rolling.discard(service.name)
+                    self.timeline.add("rollout_complete", service=service.name,
+                                      detail=f"revision {self._revisions[service.name]}")
             for pod in live:
                 if pod.process is not None and pod.process.poll() is not None and not pod.deleted:
                     code = pod.retire_container()
@@ -237,10 +276,23 @@ class LocalDeployment(Deployment):
                     if pod.restart_count:
                         self.timeline.add("container_restarted", pod.name, pod.service, f"restart {pod.restart_count}")
 
+    def _roll(self, service: ServiceSpec, live: list[LocalPod], outdated: list[LocalPod]) -> None:
+        create, delete = rolling_update_step(service.replicas, [p.ready for p in live if p not in outdated],
+                                             [(p.name, p.ready) for p in outdated])
+        for _ in range(create):
+            self._create_pod(service)
+        revision = self._revisions[service.name]
+        for name in delete:
+            self.delete_pod(name, force=False, reason=f"rolling update to revision {revision}")
+
+    def _revision_of(self, pod: LocalPod) -> int:
+        return self._pod_templates.get(pod.name, (1, {}))[0]
+
     def _create_pod(self, service: ServiceSpec) -> None:
         name = f"{self.spec.name}-{service.name.lower()}-{secrets.token_hex(3)[:5]}"
         pod = LocalPod(name=name, service=service.name, log_dir=self.output_dir / service.name)
         with self._lock:
+            self._pod_templates[name] = (self._revisions[service.name], dict(service.envs))
             self._pods.append(pod)
         self.timeline.add("pod_created", pod.name, pod.service)
 
@@ -263,7 +315,7 @@ class LocalDeployment(Deployment):
                    DYN_TCP_RESPONSE_STREAM_HOST="127.0.0.1", DYN_EVENT_PLANE_HOST="127.0.0.1",
                    POD_NAME=pod.name, POD_NAMESPACE="local")
         env.update(self.spec.global_envs)
-        env.update(service.envs)
+        env.update(self._pod_templates.get(pod.name, (0, service.envs))[1])
         return env
 
     def _probe(self) -> None:
@@ -280,7 +332,8 @@ class LocalDeployment(Deployment):
         with self._lock:
             pods = [p for p in self._pods if not p.deleted]
             ready = all(
-                len(live := [p for p in pods if p.service == s.name]) == s.replicas and all(p.ready for p in live)
+                len(live := [p for p in pods if p.service == s.name]) == s.replicas
+                and all(p.ready and self._revision_of(p) == self._revisions[s.name] for p in live)
                 for s in self.spec.services.values()
             )
             changed, self._ready = ready != self._ready, ready
@@ -311,7 +364,8 @@ class LocalDeployment(Deployment):
         raise TargetError(f"no pod {name!r} in deployment {self.spec.name!r}; pods: {known}")
 
     def _info(self, pod: LocalPod) -> PodInfo:
-        return PodInfo(pod.name, pod.service, pod.ready, pod.restart_count, pod.phase, pod.created_ns, pod.deleted)
+        return PodInfo(pod.name, pod.service, pod.ready, pod.restart_count, pod.phase, pod.created_ns, pod.deleted,
+                       str(self._revision_of(pod)))
 
     def _not_ready_report(self) -> str:
         lines = []
@@ -330,6 +384,21 @@ class LocalDeployment(Deployment):
 _STATE = {psutil.STATUS_RUNNING: "R", psutil.STATUS_SLEEPING: "S", psutil.STATUS_DISK_SLEEP: "D",
           psutil.STATUS_STOPPED: "T", psutil.STATUS_TRACING_STOP: "t", psutil.STATUS_ZOMBIE: "Z",
           psutil.STATUS_IDLE: "I", psutil.STATUS_DEAD: "X"}
+
+
+def rolling_update_step(replicas: int, new_ready: list[bool], old: list[tuple[str, bool]],
+                        max_surge: int = MAX_SURGE) -> tuple[int, list[str]]:
+    """One step of a rolling update with ``maxUnavailable: 0``, as a Deployment controller takes
+    it: how many pods of the new revision to create (never more than ``replicas + max_surge``
+    pods in all) and which old pods to delete (unready ones first, and only while the ready pods
+    left stay at least ``replicas``). ``new_ready``: readiness of each new pod; ``old``: (name,
+    ready) of each old one."""
+    total = len(new_ready) + len(old)
+    create = max(0, min(replicas - len(new_ready), replicas + max_surge - total))
+    new_unavailable = sum(not ready for ready in new_ready) + create
+    removable = total + create - replicas - new_unavailable
+    ordered = sorted(old, key=lambda pod: (pod[1], pod[0]))
+    return create, [name for name, _ in ordered[:max(0, removable)]]
 
 
 def _iso(ns: int | None) -> str | None:

@@ -1,0 +1,138 @@
+@fault_tolerance @matrix @e2e
+Feature: The fault matrix: every backend, topology and replica count
+
+  The reference framework's parametrized fault tests as Scenario Outlines. Each row deploys the
+  backend's graph (on the local platform its workers run Dynamo's mocker engine with
+  --engine-type <backend>), runs a paced load that spans the fault and the recovery, and judges
+  the honest request counts. Error budgets were measured (README, "Measurements").
+  ./run test runs the rows tagged @ci; `./run behave --tags @matrix` runs all of them and
+  `--tags @vllm` (or @trtllm, @sglang, @mocker) one backend.
+
+  Scenario Outline: <backend> <topology> x<replicas>: the decode engine is killed under load
+    Given a <backend> <topology> deployment with <replicas> replicas
+    When a load at concurrency 4 is started for 20 seconds
+    And 5 seconds pass
+    And the "<engine>" process of the decode worker is killed
+    And the deployment recovers within 60 seconds
+    And the load completes
+    Then errors are at most <max_errors>
+    And at least <min_ok> requests succeed
+
+    @<backend> @ci
+    Examples: one row per backend (run by ./run test)
+      | backend | topology | replicas | engine        | max_errors                  | min_ok                       |
+      | vllm    | disagg   | 1        | dynamo.vllm   | 100   | 20   |
+      | trtllm  | agg      | 2        | dynamo.trtllm | 100    | 20    |
+      | sglang  | disagg   | 2        | dynamo.sglang | 100 | 20 |
+      | mocker  | agg      | 1        | dynamo.mocker | 100    | 20    |
+
+    @<backend> @weekly
+    Examples: the rest of the matrix
+      | backend | topology | replicas | engine        | max_errors                  | min_ok                       |
+      | vllm    | agg      | 1        | dynamo.vllm   | 100      | 20      |
+      | vllm    | agg      | 2        | dynamo.vllm   | 100      | 20      |
+      | vllm    | disagg   | 2        | dynamo.vllm   | 100   | 20   |
+      | trtllm  | agg      | 1        | dynamo.trtllm | 100    | 20    |
+      | trtllm  | disagg   | 1        | dynamo.trtllm | 100 | 20 |
+      | trtllm  | disagg   | 2        | dynamo.trtllm | 100 | 20 |
+      | sglang  | agg      | 1        | dynamo.sglang | 100    | 20    |
+      | sglang  | agg      | 2        | dynamo.sglang | 100    | 20    |
+      | sglang  | disagg   | 1        | dynamo.sglang | 100 | 20 |
+      | mocker  | agg      | 2        | dynamo.mocker | 100    | 20    |
+      | mocker  | disagg   | 1        | dynamo.mocker | 100 | 20 |
+      | mocker  | disagg   | 2        | dynamo.mocker | 100 | 20 |
+
+  Scenario Outline: <backend> <topology> x<replicas>: the frontend process is killed under load
+    Given a <backend> <topology> deployment with <replicas> replicas
+    When a load at concurrency 4 is started for 20 seconds
+    And 5 seconds pass
+    And the "python" process of the frontend is killed
+    And the deployment recovers within 60 seconds
+    And the load completes
+    Then errors are at most <max_errors>
+    And at least <min_ok> requests succeed
+
+    @<backend> @ci
+    Examples: one row per backend (run by ./run test)
+      | backend | topology | replicas | max_errors                    | min_ok                         |
+      | vllm    | agg      | 1        | 100      | 20      |
+      | trtllm  | disagg   | 1        | 100 | 20 |
+      | sglang  | agg      | 2        | 100    | 20    |
+      | mocker  | disagg   | 2        | 100 | 20 |
+
+    @<backend> @weekly
+    Examples: the rest of the matrix
+      | backend | topology | replicas | max_errors                    | min_ok                         |
+      | vllm    | agg      | 2        | 100      | 20      |
+      | vllm    | disagg   | 1        | 100   | 20   |
+      | vllm    | disagg   | 2        | 100   | 20   |
+      | trtllm  | agg      | 1        | 100    | 20    |
+      | trtllm  | agg      | 2        | 100    | 20    |
+      | trtllm  | disagg   | 2        | 100 | 20 |
+      | sglang  | agg      | 1        | 100    | 20    |
+      | sglang  | disagg   | 1        | 100 | 20 |
+      | sglang  | disagg   | 2        | 100 | 20 |
+      | mocker  | agg      | 1        | 100    | 20    |
+      | mocker  | agg      | 2        | 100    | 20    |
+      | mocker  | disagg   | 1        | 100 | 20 |
+
+  Scenario Outline: <backend> <topology> x<replicas>: a worker pod is deleted under load
+    Given a <backend> <topology> deployment with <replicas> replicas
+    When a load at concurrency 4 is started for 20 seconds
+    And 5 seconds pass
+    And one decode worker pod is deleted
+    And the deployment recovers within 60 seconds
+    And the load completes
+    Then errors are at most <max_errors>
+    And at least <min_ok> requests succeed
+
+    @<backend> @ci
+    Examples: one row per backend (run by ./run test)
+      | backend | topology | replicas | max_errors               | min_ok                    |
+      | vllm    | agg      | 2        | 100      | 20      |
+      | trtllm  | disagg   | 2        | 100 | 20 |
+      | sglang  | disagg   | 1        | 100 | 20 |
+      | mocker  | agg      | 2        | 100    | 20    |
+
+    @<backend> @weekly
+    Examples: the rest of the matrix
+      | backend | topology | replicas | max_errors               | min_ok                    |
+      | vllm    | agg      | 1        | 100      | 20      |
+      | vllm    | disagg   | 1        | 100   | 20   |
+      | vllm    | disagg   | 2        | 100   | 20   |
+      | trtllm  | agg      | 1        | 100    | 20    |
+      | trtllm  | agg      | 2        | 100    | 20    |
+      | trtllm  | disagg   | 1        | 100 | 20 |
+      | sglang  | agg      | 1        | 100    | 20    |
+      | sglang  | agg      | 2        | 100    | 20    |
+      | sglang  | disagg   | 2        | 100 | 20 |
+      | mocker  | agg      | 1        | 100    | 20    |
+      | mocker  | disagg   | 1        | 100 | 20 |
+      | mocker  | disagg   | 2        | 100 | 20 |
+
+  Scenario Outline: <backend> <topology> x<replicas>: decode then prefill are rolling-upgraded with no errors
+    Given a <backend> <topology> deployment with <replicas> replicas
+    When a load at concurrency 4 is started for 30 seconds
+    And 5 seconds pass
+    And the decode worker service is rolling-upgraded
+    And 3 seconds pass
+    And the prefill worker service is rolling-upgraded
+    And the load completes
+    Then there are no errors
+    And at least 50 requests succeed
+
+    @<backend> @ci
+    Examples: one row per backend (run by ./run test)
+      | backend | topology | replicas |
+      | vllm    | disagg   | 2        |
+      | mocker  | disagg   | 1        |
+
+    @<backend> @weekly
+    Examples: the rest of the matrix
+      | backend | topology | replicas |
+      | vllm    | disagg   | 1        |
+      | trtllm  | disagg   | 1        |
+      | trtllm  | disagg   | 2        |
+      | sglang  | disagg   | 1        |
+      | sglang  | disagg   | 2        |
+      | mocker  | disagg   | 2        |
