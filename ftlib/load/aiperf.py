@@ -21,6 +21,7 @@ from pathlib import Path
 from ftlib.errors import LoadError
 from ftlib.load.config import LoadConfig
 from ftlib.load.results import RECORDS_FILE, LoadResults
+from ftlib.load.runner import WaitWithTimeout
 from ftlib.platform.local.pod import kill_group, spawn
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def aiperf_argv(config: LoadConfig, url: str, model: str, tokenizer: str, output
 
 
 @dataclass
-class AiperfLoad:
+class AiperfLoad(WaitWithTimeout):
     """One aiperf run against ``url``, writing into ``output_dir``."""
 
     name: str
@@ -122,21 +123,12 @@ class AiperfLoad:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def wait(self, timeout: float | None = None) -> LoadResults:
-        """Wait for aiperf to finish on its own (killing it past the hard timeout)."""
-        budget = timeout if timeout is not None else self.hard_timeout - (time.monotonic() - self._started_at)
+    def _join(self, seconds: float) -> bool:
         try:
-            self.process.wait(timeout=max(1.0, budget))
+            self.process.wait(timeout=seconds)
+            return True
         except subprocess.TimeoutExpired:
-            log.warning("load %r still running after %.0f s: stopping it", self.name, budget)
-            try:
-                self.stop()
-            except LoadError:
-                if timeout is None:
-                    raise
-            if timeout is not None:
-                raise LoadError(f"load {self.name!r} did not complete within {timeout:g} s; it was stopped") from None
-        return self.results()
+            return False
 
     def stop(self) -> LoadResults:
         """Stop early: SIGINT so aiperf writes its results, SIGKILL of its group if it lingers."""

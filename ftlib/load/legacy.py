@@ -23,6 +23,7 @@ import aiohttp
 from ftlib.errors import LoadError
 from ftlib.load.config import LoadConfig
 from ftlib.load.results import RECORDS_FILE, LoadResults
+from ftlib.load.runner import WaitWithTimeout
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ def error_of(exc: BaseException, timeout: float) -> dict:
 
 # -- the runner ---------------------------------------------------------------------------
 @dataclass
-class LegacyLoad:
+class LegacyLoad(WaitWithTimeout):
     """A small built-in streaming client: the ``legacy`` choice of ``client_type``.
 
     It sends OpenAI chat completions (``POST {url}/v1/chat/completions``, streamed, with usage in
@@ -289,21 +290,11 @@ class LegacyLoad:
         log.info("legacy load %r: requests flowing %.3f s after start", self.name,
                  (self.profiling_started_ns - self._start_ns) / 1e9 if self.profiling_started_ns else -1)
 
-    def wait(self, timeout: float | None = None) -> LoadResults:
-        """Wait for the load to finish; past ``timeout`` (or the hard timeout) it is stopped."""
-        budget = timeout if timeout is not None else self.hard_timeout - (time.monotonic() - self._started_at)
+    def _join(self, seconds: float) -> bool:
         if self._thread is not None:
-            self._thread.join(max(1.0, budget))
-            if self._thread.is_alive():
-                log.warning("load %r still running after %.0f s: stopping it", self.name, budget)
-                try:
-                    self.stop()
-                except LoadError:
-                    if timeout is None:
-                        raise
-                if timeout is not None:
-                    raise LoadError(f"load {self.name!r} did not complete within {timeout:g} s; it was stopped")
-        return self.results()
+            self._thread.join(seconds)
+            return not self._thread.is_alive()
+        return True
 
     def stop(self) -> LoadResults:
         """Stop early: cancel the requests in flight (they are dropped) and return the results."""
