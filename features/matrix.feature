@@ -5,6 +5,8 @@ Feature: The fault matrix: every backend, topology and replica count
   backend's graph (on the local platform its workers run Dynamo's mocker engine with
   --engine-type <backend>), runs a paced load that spans the fault and the recovery, and judges
   the honest request counts. Error budgets were measured (README, "Measurements").
+  Rolling upgrades run with request migration: without it, Dynamo 1.6.1 lost a request that had
+  just been routed to a worker receiving SIGTERM in 2 of 3 runs (see features/lifecycle.feature).
   ./run test runs the rows tagged @ci; `./run behave --tags @matrix` runs all of them and
   `--tags @vllm` (or @trtllm, @sglang, @mocker) one backend.
 
@@ -112,6 +114,7 @@ Feature: The fault matrix: every backend, topology and replica count
 
   Scenario Outline: <backend> <topology> x<replicas>: decode then prefill are rolling-upgraded with no errors
     Given a <backend> <topology> deployment with <replicas> replicas
+    And request migration is enabled with a limit of 3
     When a load at concurrency 4 is started for 30 seconds
     And 5 seconds pass
     And the decode worker service is rolling-upgraded

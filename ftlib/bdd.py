@@ -46,6 +46,7 @@ class GherkinScenario:
     ctx: ScenarioContext | None = None
     plan: list[str] = field(default_factory=list)
     started_loads: list[str] = field(default_factory=list)
+    faults_planned: int = 0
 
     @property
     def output_dir(self) -> Path:
@@ -123,6 +124,9 @@ class GherkinScenario:
     def check(self, check: Check) -> None:
         if isinstance(check, LoadCheck):
             self._require_load(check.name)
+        if getattr(check, "needs_fault", False) and not self.faults_planned:
+            raise SpecError(f"'{check.description}' measures from a fault, but no fault step comes before it; "
+                            "inject one first (a pod deleted, a process killed, frozen, rolling-upgraded…)")
         targets = _resolve_targets(self.spec, check) if self.spec is not None else ""
         self.plan.append(f"then: {check.description}{targets}")
         if self.execute:
@@ -133,6 +137,7 @@ class GherkinScenario:
         targets = _resolve_targets(spec, event)
         if isinstance(event, StartLoad):
             self.started_loads.append(event.name)
+        self.faults_planned += bool(event.is_fault)
         if isinstance(event, (StopLoad, WaitForLoadCompletion)):
             self._require_load(event.name)
         return targets

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from ftlib.errors import SpecError
 from ftlib.events.logs import compile_pattern, first_match, plain
@@ -256,6 +256,8 @@ class RecoveredWithin(Check):
     fault started (read from the platform's timeline; a deployment that never lost readiness
     recovered in 0 s)."""
 
+    needs_fault: ClassVar[bool] = True
+
     seconds: float
 
     def __post_init__(self) -> None:
@@ -280,6 +282,8 @@ class RecoveredWithin(Check):
 class RequestsSucceedAgainWithin(LoadCheck):
     """Clients saw service restored within ``seconds``: a request that started after the last
     fault started succeeded at most ``seconds`` after the fault (measured to its end)."""
+
+    needs_fault: ClassVar[bool] = True
 
     seconds: float
 
@@ -311,6 +315,8 @@ class NoFailuresOutsideFaultWindow(LoadCheck):
     """Every failed request of the load ended inside the fault window: from the start of the
     first fault to the recovery from the last one (what a recovery wait recorded, else the
     first moment the deployment was ready again, and never before the last fault ended)."""
+
+    needs_fault: ClassVar[bool] = True
 
     def validate(self, ctx: "ScenarioContext") -> None:
         faults = _faults(ctx)

@@ -223,3 +223,12 @@ def test_a_relative_output_directory_is_under_the_repository():
     scenario = GherkinScenario("a/b c", RunOptions(output_dir="test_outputs"), REPO_ROOT, execute=False)
 
     assert scenario.output_dir == REPO_ROOT / "test_outputs" / "a_b_c"
+
+
+def test_a_check_that_measures_from_a_fault_needs_a_fault_step_before_it():
+    from ftlib.checks import RecoveredWithin
+
+    planner = GherkinScenario("no fault", RunOptions(), REPO_ROOT, execute=False)
+    planner.use_backend("mocker", "agg")
+    with pytest.raises(SpecError, match="measures from a fault, but no fault step comes before it"):
+        planner.check(RecoveredWithin(30))

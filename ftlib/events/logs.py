@@ -102,9 +102,10 @@ class WaitForLogPattern(Event):
                 self.found_after_seconds = (time.time_ns() - self.started_ns) / 1e9
                 return
             if time.monotonic() > deadline:
-                pods = ", ".join(searched) or "none (the service had no pods)"
+                pods = [p.name for p in ctx.deployment.pods(service, include_deleted=True)]
                 raise AssertionError(f"expected the {service} log to show {self.pattern!r} within {self.timeout:g} s; "
-                                     f"it did not. Logs searched: {pods}")
+                                     f"it did not. Pods searched (current and previous logs): "
+                                     f"{', '.join(pods) or 'none (the service had no pods)'}")
             time.sleep(POLL_SECONDS)
 
     @property
