@@ -1,4 +1,4 @@
-@fault_tolerance @matrix @e2e
+@fault_tolerance @matrix @e2e @report
 Feature: The fault matrix: every backend, topology and replica count
 
   The reference framework's parametrized fault tests as Scenario Outlines. Each row deploys the

@@ -7,7 +7,7 @@ Feature: Reports: what clients saw around a fault, and how long recovery took
   of every pod, once a second). With the Allure formatter the reports, the aiperf summary and,
   for a scenario that did not pass, the pods' logs are attached to the scenario.
 
-  @report @mocker
+  @report @mocker @fault_tolerance @e2e
   Scenario: one of two decode pods is deleted under load and the report shows the recovery
     Given a mocker agg deployment with 2 replicas
     When a load at concurrency 4 is started for 25 seconds

@@ -74,7 +74,7 @@ class WaitForRecovery(Event):
                 return
             deployment.timeline.wait_for_change(POLL_SECONDS)
         entries = deployment.timeline.since(self.fault_ns)
-        seen = "\n".join(f"  {e.kind} {e.pod} {e.detail}".rstrip() for e in entries) or "  (nothing)"
+        seen = deployment.timeline.render(self.fault_ns)
         what = fault.description if fault else "the start of this wait"
         if not any(e.kind in DISRUPTIONS for e in entries):
             raise FaultNotEffective(f"the deployment never lost readiness or a pod within {self.timeout:g} s after "

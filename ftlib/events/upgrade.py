@@ -85,8 +85,7 @@ class RollingUpgrade(Event):
         return ""
 
     def _fail(self, ctx: "ScenarioContext", before: dict[str, set[str]], pending: dict[str, str]) -> None:
-        entries = ctx.deployment.timeline.since(self.started_ns)
-        seen = "\n".join(f"  {e.kind} {e.service} {e.pod} {e.detail}".rstrip() for e in entries) or "  (nothing)"
+        seen = ctx.deployment.timeline.render(self.started_ns)
         state = "; ".join(f"{s}: {why}" for s, why in pending.items()) or "every service rolled out, deployment not ready"
         if not any(self.replaced.values()) and not any(self.new_pods.values()):
             raise FaultNotEffective(f"the rolling upgrade started no new pod and replaced none within "

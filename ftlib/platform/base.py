@@ -75,6 +75,11 @@ class Timeline:
         with self._lock:
             return [e for e in self.entries if e.ns >= ns]
 
+    def render(self, since_ns: int = 0) -> str:
+        """The entries since ``since_ns``, one per line, for error messages."""
+        lines = [f"  {e.kind} {e.service} {e.pod} {e.detail}".rstrip() for e in self.since(since_ns)]
+        return "\n".join(lines) or "  (nothing)"
+
     def wait_for_change(self, timeout: float) -> None:
         with self._changed:
             self._changed.wait(timeout)
