@@ -3,7 +3,8 @@ Feature: Worker failures under load
 
   When a worker pod is deleted or a worker's engine process is killed while requests are in
   flight, the graph must recover on its own, and the damage clients see must stay bounded.
-  Error budgets below were measured on the local platform (see the README's measurements).
+  Error budgets below were measured on the local platform (README, "Measurements"): twice the
+  worst error count seen, rounded up to 5, and three quarters of the fewest successes seen.
 
   @vllm
   Scenario: a vllm worker pod is deleted under load and replaced
@@ -13,8 +14,8 @@ Feature: Worker failures under load
     And one worker pod is deleted
     And the deployment recovers within 60 seconds
     And the load completes
-    Then errors are at most 20
-    And at least 50 requests succeed
+    Then errors are at most 10
+    And at least 100 requests succeed
 
   @vllm
   Scenario: the vllm engine of the decode worker is killed under load
@@ -24,8 +25,8 @@ Feature: Worker failures under load
     And the "dynamo.vllm" process of the decode worker is killed
     And the deployment recovers within 60 seconds
     And the load completes
-    Then errors are at most 20
-    And at least 50 requests succeed
+    Then errors are at most 35
+    And at least 100 requests succeed
 
   @mocker @migration
   Scenario: without request migration, killing one of two workers fails the requests it carried
