@@ -43,7 +43,6 @@ def before_all(context):
 def before_scenario(context, scenario):
     options = context.ft_options
     context.ft = GherkinScenario(scenario.name, options, REPO_ROOT, execute=False)
-    context.ft_reports = [FaultToleranceReport()] if REPORT_TAG in scenario.effective_tags else []
     if not _plan(context, scenario):
         return  # an undefined step: behave reports it and fails the scenario
     if options.dry_run:
@@ -51,6 +50,8 @@ def before_scenario(context, scenario):
         scenario.skip("dry run: planned, nothing deployed")
         return
     context.ft = GherkinScenario(scenario.name, options, REPO_ROOT, execute=True)
+    if REPORT_TAG in scenario.effective_tags:
+        context.ft.reports.append(FaultToleranceReport())
     context.ft_started = time.monotonic()
     fresh_directory(context.ft.output_dir)
     context.ft_log = logging.FileHandler(context.ft.output_dir / "scenario.log")
@@ -76,26 +77,14 @@ def after_scenario(context, scenario):
     if ft is None or not ft.execute:
         return
     problems = ft.finish(aborted=scenario.status != Status.passed)
-    if ft.ctx is not None:
-        problems += _reports_and_attachments(ft.ctx, context.ft_reports, failed=scenario.status != Status.passed)
+    written, report_problems = ft.generate_reports()
+    problems += report_problems
+    if ft.ctx is not None:  # the scenario's Allure test case is still open in this hook
+        for problem in attach_scenario_evidence(ft.ctx, written, failed=scenario.status != Status.passed):
+            logging.getLogger("ftlib.reports").warning("%s", problem)  # an attachment never fails a scenario
     seconds = time.monotonic() - context.ft_started
     print(f"\n  evidence: {ft.output_dir} ({seconds:.1f} s)", file=sys.__stdout__, flush=True)
     logging.getLogger("ftlib").removeHandler(context.ft_log)
     context.ft_log.close()
     if problems:
         raise RuntimeError("teardown problems: " + "; ".join(problems))
-
-
-def _reports_and_attachments(ctx, reports, failed: bool) -> list[str]:
-    """Write the scenario's reports (after teardown: they judge the record, not live state) and
-    attach the evidence to the scenario's Allure test case, which is still open in this hook."""
-    problems, written = [], []
-    for report in reports:
-        try:
-            written += report.generate(ctx)
-        except Exception as error:  # noqa: BLE001 - reported like a teardown problem
-            logging.getLogger("ftlib.reports").exception("%s failed", report.description)
-            problems.append(f"{report.description}: {error}")
-    for problem in attach_scenario_evidence(ctx, written, failed):
-        logging.getLogger("ftlib.reports").warning("%s", problem)  # an attachment never fails a scenario
-    return problems

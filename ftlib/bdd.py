@@ -19,6 +19,7 @@ from ftlib.errors import SpecError
 from ftlib.events.base import Event
 from ftlib.events.load import StartLoad, StopLoad, WaitForLoadCompletion
 from ftlib.options import RunOptions
+from ftlib.reports.base import Report
 from ftlib.platform import get_platform
 from ftlib.scenario import ScenarioContext, slug
 from ftlib.spec import BACKENDS, TOPOLOGIES, DeploymentSpec, get_deployment_spec
@@ -47,6 +48,7 @@ class GherkinScenario:
     plan: list[str] = field(default_factory=list)
     started_loads: list[str] = field(default_factory=list)
     faults_planned: int = 0
+    reports: list[Report] = field(default_factory=list)
 
     @property
     def output_dir(self) -> Path:
@@ -131,6 +133,32 @@ class GherkinScenario:
         self.plan.append(f"then: {check.description}{targets}")
         if self.execute:
             self._context().check(check)
+
+    def write_report(self, report: Report) -> None:
+        """Ask for ``report`` (written again after teardown) and, when running, write it now."""
+        if not any(type(r) is type(report) for r in self.reports):
+            self.reports.append(report)
+        self.plan.append(f"then: {report.description}")
+        if not self.execute:
+            return
+        if self.ctx is None or self.ctx.deployment is None:
+            raise SpecError("nothing was deployed in this scenario, so there is nothing to report on")
+        self.ctx.settle()
+        written = report.generate(self.ctx)
+        missing = [str(path) for path in written if not path.exists()]
+        assert not missing, f"expected the report files to be written; missing: {missing}"
+
+    def generate_reports(self) -> tuple[list[Path], list[str]]:
+        """Write every requested report from the recorded results (after teardown): the files
+        written, and the problems met (a failing report never hides the scenario's verdict)."""
+        written, problems = [], []
+        for report in self.reports if self.ctx is not None else []:
+            try:
+                written += report.generate(self.ctx)
+            except Exception as error:  # noqa: BLE001
+                log.exception("%s failed", report.description)
+                problems.append(f"{report.description}: {error}")
+        return written, problems
 
     def _validate_event(self, event: Event) -> str:
         spec = self.edit() if self.ctx is None or self.ctx.deployment is None else self.spec
