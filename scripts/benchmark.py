@@ -37,6 +37,13 @@ def rss_of(pids: list[int]) -> int:
     return total
 
 
+def _is_aiperf(process: psutil.Process) -> bool:
+    try:
+        return "aiperf" in " ".join(process.cmdline())
+    except psutil.Error:  # exited (or a zombie) between listing and reading
+        return False
+
+
 def measure_deployment(platform: LocalPlatform, backend: str, topology: str, out: Path) -> dict:
     deployment = platform.deploy(get_deployment_spec(backend, topology, 1), out)
     try:
@@ -70,7 +77,7 @@ def measure_client(runner_class, platform: LocalPlatform, out: Path) -> dict:
                 if runner_class is LegacyLoad:
                     used = me.memory_info().rss - baseline
                 else:
-                    used = rss_of([c.pid for c in me.children() if "aiperf" in " ".join(c.cmdline() or [])])
+                    used = rss_of([c.pid for c in me.children() if _is_aiperf(c)])
                 peak[0] = max(peak[0], used)
                 time.sleep(0.2)
 
