@@ -140,9 +140,8 @@ class WasCancelled(LoadCheck):
 
 
 @dataclass
-class ServiceLogContains(Check):
-    """The service's log matches ``pattern`` (a regular expression): the whole log of every pod
-    the service had, deleted pods and terminated containers included, colour codes removed."""
+class LogCheck(Check, ABC):
+    """A check on a service's logs; ``pattern`` is a regular expression, checked when built."""
 
     service: str
     pattern: str
@@ -150,9 +149,19 @@ class ServiceLogContains(Check):
     def __post_init__(self) -> None:
         self._regex = compile_pattern(self.pattern)
 
-    def validate(self, ctx: "ScenarioContext") -> None:
+    def logs(self, ctx: "ScenarioContext") -> tuple[str, dict[str, str]]:
+        """The service's name and its logs (every pod, deleted ones and previous containers too)."""
         service = ctx.spec.resolve_service(self.service).name
-        logs = ctx.service_logs(service)
+        return service, ctx.service_logs(service)
+
+
+@dataclass
+class ServiceLogContains(LogCheck):
+    """The service's log matches ``pattern`` (a regular expression): the whole log of every pod
+    the service had, deleted pods and terminated containers included, colour codes removed."""
+
+    def validate(self, ctx: "ScenarioContext") -> None:
+        service, logs = self.logs(ctx)
         found = first_match(self._regex, logs)
         assert found, (f"expected the {service} log to contain {self.pattern!r}; it does not. "
                        f"Logs searched: {', '.join(logs) or 'none (the service left no log)'}")
@@ -164,20 +173,14 @@ class ServiceLogContains(Check):
 
 
 @dataclass
-class ServiceLogNotContains(Check):
+class ServiceLogNotContains(LogCheck):
     """No line of the service's log matches ``pattern`` (a regular expression), in any pod the
     service had, deleted pods and terminated containers included."""
 
-    service: str
-    pattern: str
-
-    def __post_init__(self) -> None:
-        self._regex = compile_pattern(self.pattern)
-
     def validate(self, ctx: "ScenarioContext") -> None:
-        service = ctx.spec.resolve_service(self.service).name
+        service, logs = self.logs(ctx)
         hits = []
-        for where, text in ctx.service_logs(service).items():
+        for where, text in logs.items():
             hits += [f"{where}: {line.strip()[:200]}" for line in plain(text).splitlines() if self._regex.search(line)]
         assert not hits, (f"expected the {service} log not to contain {self.pattern!r}; {len(hits)} lines match, "
                           f"the first ones:\n  " + "\n  ".join(hits[:5]))
