@@ -18,7 +18,7 @@ from behave.model_core import Status
 
 from ftlib.bdd import GherkinScenario
 from ftlib.options import RunOptions
-from ftlib.scenario import fresh_directory
+from ftlib.scenario import fresh_directory, slug
 from ftlib.reports import FaultToleranceReport
 from ftlib.reports.allure_results import attach_scenario_evidence
 
@@ -37,6 +37,7 @@ def before_all(context):
     # SIGINT too, even when a parent started behave with SIGINT ignored (background jobs of scripts).
     signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
     context.ft_options = RunOptions.from_userdata(context.config.userdata)
+    context.ft_used_names = set()
     context.config.setup_logging()
 
 
@@ -49,7 +50,7 @@ def before_scenario(context, scenario):
         print(f"\nPLAN {scenario.name}\n{context.ft.describe_plan()}", file=sys.__stdout__, flush=True)
         scenario.skip("dry run: planned, nothing deployed")
         return
-    context.ft = GherkinScenario(scenario.name, options, REPO_ROOT, execute=True)
+    context.ft = GherkinScenario(_unique_name(context, scenario.name), options, REPO_ROOT, execute=True)
     if REPORT_TAG in scenario.effective_tags:
         context.ft.reports.append(FaultToleranceReport())
     context.ft_started = time.monotonic()
@@ -57,6 +58,16 @@ def before_scenario(context, scenario):
     context.ft_log = logging.FileHandler(context.ft.output_dir / "scenario.log")
     context.ft_log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger("ftlib").addHandler(context.ft_log)
+
+
+def _unique_name(context, name: str) -> str:
+    """Scenarios of one run never share an evidence folder (two features may reuse a name)."""
+    unique, number = name, 1
+    while slug(unique) in context.ft_used_names:
+        number += 1
+        unique = f"{name} ({number})"
+    context.ft_used_names.add(slug(unique))
+    return unique
 
 
 def _plan(context, scenario) -> bool:
