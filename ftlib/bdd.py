@@ -14,11 +14,11 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ftlib.checks import Check, LoadCheck
+from ftlib.checks import Check
 from ftlib.errors import SpecError
 from ftlib.events.base import Event
-from ftlib.events.load import StartLoad, StopLoad, WaitForLoadCompletion
 from ftlib.options import RunOptions
+from ftlib.plan import PlanValidator
 from ftlib.reports.base import Report
 from ftlib.platform import get_platform
 from ftlib.scenario import ScenarioContext, slug
@@ -46,8 +46,7 @@ class GherkinScenario:
     spec: DeploymentSpec | None = None
     ctx: ScenarioContext | None = None
     plan: list[str] = field(default_factory=list)
-    started_loads: list[str] = field(default_factory=list)
-    faults_planned: int = 0
+    validator: PlanValidator = field(default_factory=PlanValidator)
     reports: list[Report] = field(default_factory=list)
 
     @property
@@ -124,12 +123,7 @@ class GherkinScenario:
         return event
 
     def check(self, check: Check) -> None:
-        if isinstance(check, LoadCheck):
-            self._require_load(check.name)
-        if getattr(check, "needs_fault", False) and not self.faults_planned:
-            raise SpecError(f"'{check.description}' measures from a fault, but no fault step comes before it; "
-                            "inject one first (a pod deleted, a process killed, frozen, rolling-upgraded…)")
-        targets = _resolve_targets(self.spec, check) if self.spec is not None else ""
+        targets = self.validator.check(self.edit() if self.ctx is None else self.spec, check)
         self.plan.append(f"then: {check.description}{targets}")
         if self.execute:
             self._context().check(check)
@@ -162,18 +156,7 @@ class GherkinScenario:
 
     def _validate_event(self, event: Event) -> str:
         spec = self.edit() if self.ctx is None or self.ctx.deployment is None else self.spec
-        targets = _resolve_targets(spec, event)
-        if isinstance(event, StartLoad):
-            self.started_loads.append(event.name)
-        self.faults_planned += bool(event.is_fault)
-        if isinstance(event, (StopLoad, WaitForLoadCompletion)):
-            self._require_load(event.name)
-        return targets
-
-    def _require_load(self, name: str) -> None:
-        if name not in self.started_loads:
-            known = ", ".join(dict.fromkeys(self.started_loads)) or "none started"
-            raise SpecError(f"no load named {name!r} was started before this step; loads: {known}")
+        return self.validator.event(spec, event)
 
     def _context(self) -> ScenarioContext:
         if self.ctx is None:
@@ -189,13 +172,3 @@ class GherkinScenario:
     def describe_plan(self) -> str:
         return "\n".join(f"  {line}" for line in self.plan)
 
-
-def _resolve_targets(spec: DeploymentSpec, item: object) -> str:
-    """Every service an event or check names (``services`` list or ``service``) must resolve.
-    Returns how role words resolved (`` [decode worker -> VllmDecodeWorker]``) for the plan."""
-    words = list(getattr(item, "services", None) or [])
-    if getattr(item, "service", None):
-        words.append(item.service)
-    resolved = [(word, spec.resolve_service(word).name) for word in words]
-    shown = [f"{word} -> {name}" for word, name in resolved if word != name]
-    return f" [{', '.join(shown)}]" if shown else ""

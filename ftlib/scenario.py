@@ -25,6 +25,7 @@ from ftlib.events.logs import pod_logs
 from ftlib.load.aiperf import AiperfLoad
 from ftlib.load.config import LoadConfig
 from ftlib.load.results import LoadResults
+from ftlib.plan import validate_scenario
 from ftlib.platform import Deployment, Platform, get_platform
 from ftlib.reports.base import Monitor
 from ftlib.reports.resources import ResourceHistory
@@ -229,6 +230,8 @@ def run_scenario(deployment_spec: DeploymentSpec, events: Iterable[Event], check
     """Deploy, run ``events`` in order, settle, keep evidence, tear down, then run ``reports``
     and ``checks`` (the first failing check raises `AssertionError`). Returns the context.
     ``monitors`` watch the scenario from deploy to teardown (default: `default_monitors`)."""
+    events, checks = list(events), list(checks)
+    validate_scenario(deployment_spec, events, checks)  # before anything is deployed
     if isinstance(platform, str):
         platform = get_platform(platform)
     ctx = ScenarioContext(deployment_spec, platform, fresh_directory(Path(output_dir) / slug(test_name)), test_name,

@@ -84,10 +84,3 @@ def test_expected_seconds_of_a_count_load_grows_with_requests_and_shrinks_with_c
 
     assert slow.expected_seconds > fast.expected_seconds > 10
     assert LoadConfig(duration_seconds=42).expected_seconds == 42
-
-
-def test_field_names_list_every_field_in_order():
-    names = LoadConfig.field_names()
-
-    assert names[:3] == ["concurrency", "request_count", "duration_minutes"]
-    assert {"streaming", "request_rate", "model_name", "extra_inputs"} <= set(names)

@@ -59,3 +59,13 @@ def test_a_folder_that_is_not_evidence_is_never_deleted(tmp_path):
     with pytest.raises(SpecError, match="does not hold dynamo-ft evidence; refusing to overwrite it"):
         fresh_directory(tmp_path)
     assert (tmp_path / "precious.txt").exists()
+
+
+def test_run_scenario_rejects_an_unknown_fault_target_before_deploying(tmp_path):
+    from ftlib import DeletePod
+
+    with pytest.raises(SpecError, match="has no service 'ghost'"):
+        run_scenario(deployment_spec=get_deployment_spec("mocker", "agg", 1),
+                     events=[StartLoad(LoadConfig(concurrency=1, request_count=5)), DeletePod(["ghost"])],
+                     checks=[], output_dir=tmp_path, test_name="ghost")
+    assert not (tmp_path / "ghost").exists(), "nothing was deployed, no evidence folder was made"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from ftlib.errors import SpecError
@@ -88,7 +88,3 @@ class LoadConfig:
                             f"got {self.extra_inputs!r}")
         if self.warmup_requests is not None and self.warmup_requests < 1:
             raise SpecError(f"load warmup_requests must be >= 1 or unset, got {self.warmup_requests!r}")
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
