@@ -346,9 +346,11 @@ class LocalDeployment(Deployment):
             return False
         if pod.service == self.spec.frontend.name:
             status, body = _http_get(f"http://127.0.0.1:{pod.port}/v1/models")
-            return status == 200 and f'"{self.spec.model_name}"' in body
+            models = _json(body).get("data") if status == 200 else None
+            return isinstance(models, list) and any(m.get("id") == self.spec.model_name for m in models
+                                                    if isinstance(m, dict))
         status, body = _http_get(f"http://127.0.0.1:{pod.port}/health")
-        return status == 200 and '"ready"' in body
+        return status == 200 and _json(body).get("status") == "ready"
 
     # -- helpers --------------------------------------------------------------------------
     def _ready_frontend_ports(self) -> list[int]:
@@ -399,6 +401,15 @@ def rolling_update_step(replicas: int, new_ready: list[bool], old: list[tuple[st
     removable = total + create - replicas - new_unavailable
     ordered = sorted(old, key=lambda pod: (pod[1], pod[0]))
     return create, [name for name, _ in ordered[:max(0, removable)]]
+
+
+def _json(body: str) -> dict:
+    """A health endpoint's JSON object, or {} (so only a real ``"status": "ready"`` counts)."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _iso(ns: int | None) -> str | None:
