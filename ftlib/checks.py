@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from ftlib.errors import SpecError
 from ftlib.events.logs import compile_pattern, first_match, plain
-from ftlib.events.time import WaitForRecovery
+from ftlib.events.time import ready_again_ns, recovery_point
 from ftlib.load.results import LoadResults
 
 if TYPE_CHECKING:
@@ -226,31 +226,15 @@ def _faults(ctx: "ScenarioContext") -> list["Event"]:
     return faults
 
 
-def ready_again_ns(ctx: "ScenarioContext", fault: "Event") -> int | None:
-    """The first moment after ``fault`` started that the deployment was ready with every
-    replica, from the platform's timeline: the first ``deployment_ready`` after the fault, or
-    the fault's start if the deployment never lost readiness after it. None if it stayed
-    unready."""
+def _timeline(ctx: "ScenarioContext"):
     if ctx.deployment is None:
         raise SpecError("the scenario has no deployment, so there is no platform timeline to read")
-    entries = ctx.deployment.timeline.since(0)
-    after = [e for e in entries if e.ns >= fault.started_ns and e.kind in ("deployment_ready", "deployment_unready")]
-    ready = [e.ns for e in after if e.kind == "deployment_ready"]
-    if ready:
-        return ready[0]
-    before = [e.kind for e in entries if e.ns < fault.started_ns and e.kind in ("deployment_ready", "deployment_unready")]
-    if not after and before and before[-1] == "deployment_ready":
-        return fault.started_ns
-    return None
+    return ctx.deployment.timeline
 
 
 def recovery_ns(ctx: "ScenarioContext", fault: "Event") -> int | None:
-    """When the deployment recovered from ``fault``: what a recovery wait after it recorded,
-    else the first moment the platform saw the deployment ready again (`ready_again_ns`)."""
-    for event in ctx.events:
-        if isinstance(event, WaitForRecovery) and event.recovered_ns and event.started_ns >= fault.started_ns:
-            return event.recovered_ns
-    return ready_again_ns(ctx, fault)
+    """When the deployment recovered from ``fault`` (see `ftlib.events.time.recovery_point`)."""
+    return recovery_point(ctx.events, fault, _timeline(ctx))[0]
 
 
 @dataclass
@@ -268,7 +252,7 @@ class RecoveredWithin(Check):
 
     def validate(self, ctx: "ScenarioContext") -> None:
         fault = _faults(ctx)[-1]
-        ready_ns = ready_again_ns(ctx, fault)
+        ready_ns = ready_again_ns(_timeline(ctx), fault.started_ns)
         assert ready_ns is not None, (f"expected the deployment to be ready again within {self.seconds:g} s after "
                                       f"{fault.description}; it never was")
         took = (ready_ns - fault.started_ns) / 1e9

@@ -392,3 +392,11 @@ def test_allure_results_follow_the_output_dir_unless_a_results_dir_is_given(tmp_
     assert results_dir({"output_dir": "test_outputs"}, features) == tmp_path / "repo" / "test_outputs" / "allure-results"
     assert results_dir({"output_dir": "/runs/7"}, features) == Path("/runs/7/allure-results")
     assert results_dir({"output_dir": "x", "AllureFormatter.results_dir": "/r"}, features) == Path("/r")
+
+
+def test_a_fault_the_deployment_stayed_ready_through_recovers_in_no_time(tmp_path, records):
+    ctx = scenario(tmp_path, [load(records), at(DeletePod(["decode"]), 6.0)], timeline=[(0.0, "deployment_ready")])
+
+    row = FaultToleranceReport().summarize(ctx).rows[0]
+
+    assert (row.recovery_seconds, row.recovery_source) == (0.0, "platform timeline")

@@ -11,6 +11,7 @@ from ftlib.events.base import Event
 from ftlib.platform.base import DISRUPTIONS
 
 if TYPE_CHECKING:
+    from ftlib.platform.base import Timeline
     from ftlib.scenario import ScenarioContext
 
 POLL_SECONDS = 0.2
@@ -85,3 +86,34 @@ class WaitForRecovery(Event):
     @property
     def description(self) -> str:
         return f"wait up to {self.timeout:g} s for the deployment to recover"
+
+
+def ready_again_ns(timeline: "Timeline", fault_ns: int, until_ns: int | None = None) -> int | None:
+    """The first moment at or after ``fault_ns`` (and before ``until_ns``) the platform saw the
+    deployment ready with every replica: its first ``deployment_ready`` then, or ``fault_ns``
+    itself if readiness never changed after the fault and the deployment was ready before it.
+    None if it stayed unready."""
+    transitions = [e for e in timeline.since(0) if e.kind in ("deployment_ready", "deployment_unready")]
+    after = [e for e in transitions if e.ns >= fault_ns and (until_ns is None or e.ns < until_ns)]
+    ready = [e.ns for e in after if e.kind == "deployment_ready"]
+    if ready:
+        return ready[0]
+    before = [e.kind for e in transitions if e.ns < fault_ns]
+    return fault_ns if not after and before and before[-1] == "deployment_ready" else None
+
+
+def recovery_point(events: list[Event], fault: Event, timeline: "Timeline | None") -> tuple[int | None, str]:
+    """When the deployment recovered from ``fault`` and how that is known: what a recovery wait
+    after it (and before the next fault) recorded, else `ready_again_ns` on the platform's
+    timeline up to the next fault. ``(None, why)`` when no recovery was seen."""
+    later = events[events.index(fault) + 1:]
+    next_fault_ns = next((e.started_ns for e in later if e.is_fault and e.started_ns is not None), None)
+    for event in later:
+        if event.is_fault:
+            break
+        if isinstance(event, WaitForRecovery) and event.recovered_ns is not None:
+            return event.recovered_ns, "recovery wait"
+    if timeline is None:
+        return None, "no deployment timeline"
+    ready = ready_again_ns(timeline, fault.started_ns, next_fault_ns)
+    return (ready, "platform timeline") if ready is not None else (None, "the deployment was not ready again")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from ftlib.events.load import StartLoad
-from ftlib.events.time import WaitForRecovery
+from ftlib.events.time import recovery_point
 from ftlib.reports.base import Report
 
 if TYPE_CHECKING:
@@ -144,10 +144,8 @@ class FaultToleranceReport(Report):
         summary.load_last_end_ns = max(r.end_ns for r in records)
         summary.load_was_cancelled = load.results.was_cancelled
         timeline = getattr(ctx.deployment, "timeline", None)
-        for index, fault in enumerate(faults):
-            next_fault_ns = faults[index + 1].started_ns if index + 1 < len(faults) else None
-            row = self._fault_row(fault, records, events, timeline, next_fault_ns, summary)
-            summary.rows.append(row)
+        for fault in faults:
+            summary.rows.append(self._fault_row(fault, records, events, timeline, summary))
         summary.rows.append(self._whole_run_row(records, summary))
         return summary
 
@@ -168,12 +166,13 @@ class FaultToleranceReport(Report):
         return load
 
     def _fault_row(self, fault: "Event", records: list["RequestRecord"], events: list["Event"],
-                   timeline: "Timeline | None", next_fault_ns: int | None,
+                   timeline: "Timeline | None",
                    summary: FaultToleranceSummary) -> FaultRow:
         fault_ns = fault.started_ns
         before = [r for r in records if r.end_ns < fault_ns]
         after = [r for r in records if r.end_ns >= fault_ns]
-        recovery, source = _recovery(fault, events, timeline, next_fault_ns)
+        recovered, source = recovery_point(events, fault, timeline)
+        recovery = None if recovered is None else (recovered - fault_ns) / 1e9
         first, last = summary.load_first_start_ns, summary.load_last_end_ns
         label = fault_label(fault)
         row = FaultRow(
@@ -232,25 +231,6 @@ def fault_label(fault: "Event") -> str:
     """``DeletePod(decode)``: the event type and the services it targets."""
     services = getattr(fault, "services", None) or []
     return f"{type(fault).__name__}({','.join(services)})"
-
-
-def _recovery(fault: "Event", events: list["Event"], timeline: "Timeline | None",
-              next_fault_ns: int | None) -> tuple[float | None, str]:
-    """Seconds from the fault to recovery, and where that number comes from."""
-    later = events[events.index(fault) + 1:]
-    for event in later:
-        if event.is_fault:
-            break
-        if isinstance(event, WaitForRecovery) and event.recovery_seconds is not None:
-            return event.recovery_seconds, "recovery wait"
-    if timeline is None:
-        return None, "no deployment timeline"
-    for entry in timeline.since(fault.started_ns):
-        if next_fault_ns is not None and entry.ns >= next_fault_ns:
-            break
-        if entry.kind == "deployment_ready":
-            return (entry.ns - fault.started_ns) / 1e9, "platform timeline"
-    return None, "the deployment was not ready again"
 
 
 # -- rendering ------------------------------------------------------------------------------
