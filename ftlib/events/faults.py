@@ -108,7 +108,7 @@ class DeletePod(Event):
             if time.monotonic() > deadline:
                 detail = "; ".join(f"{s}: still present {st}, new pods {rp}" for s, (st, rp) in missing.items())
                 raise FaultNotEffective(f"pod deletion did not take effect within {self.verify_timeout:g} s: {detail}")
-            time.sleep(0.1)
+            deployment.timeline.wait_for_change(0.1)  # a new pod is a timeline entry
 
     @property
     def description(self) -> str:
@@ -160,7 +160,7 @@ class TerminateProcess(Event):
             if time.monotonic() > deadline:
                 raise FaultNotEffective(f"{self.signal} did not take effect within {self.verify_timeout:g} s:\n  "
                                         + "\n  ".join(pending))
-            time.sleep(0.1)
+            deployment.timeline.wait_for_change(0.1)  # a died or restarted container is a timeline entry
 
     def _not_yet(self, deployment, pod, process) -> str:
         current = {p.name: p for p in deployment.pods(pod.service)}
