@@ -1,0 +1,1 @@
+"""The kubernetes platform: DynamoGraphDeployments applied through the Kubernetes API."""
