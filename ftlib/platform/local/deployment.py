@@ -8,6 +8,7 @@ import atexit
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -37,21 +38,34 @@ MAX_SURGE = 1  # a rolling update runs at most this many pods above the replica 
 _LIVE: "weakref.WeakSet[LocalDeployment]" = weakref.WeakSet()
 
 
+def port_range() -> tuple[int, int]:
+    """The loopback ports deployments pick from: 20000-32767, or ``FT_PORT_RANGE`` (``low-high``),
+    which ``ftlib.shard`` gives each worker process so parallel scenarios never race for a port."""
+    text = os.environ.get("FT_PORT_RANGE", "")
+    match = re.fullmatch(r"(\d+)-(\d+)", text)
+    if not text:
+        return 20000, 32767
+    if match is None or not 1024 <= int(match.group(1)) < int(match.group(2)) <= 32767:
+        raise PlatformError(f"FT_PORT_RANGE must be 'low-high' within 1024-32767, got {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
 def free_port() -> int:
-    """A free loopback port below the kernel's ephemeral range.
+    """A free loopback port below the kernel's ephemeral range (see `port_range`).
 
     Dynamo 1.6.1 reads ``DYN_SYSTEM_PORT`` as a signed 16-bit number, so ports above 32767 make
     a worker exit at start-up; picking from 20000-32767 also keeps clear of ephemeral ports.
     """
+    low, high = port_range()
     for _ in range(200):
-        port = random.randint(20000, 32767)
+        port = random.randint(low, high)
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise PlatformError("found no free loopback port between 20000 and 32767")
+    raise PlatformError(f"found no free loopback port between {low} and {high}")
 
 
 def _http_get(url: str, timeout: float = PROBE_TIMEOUT) -> tuple[int, str]:

@@ -1,0 +1,351 @@
+"""Running the selected scenarios in N worker processes on one machine (``./run behave -j N``).
+
+``python -m ftlib.shard -j N [behave arguments]`` first asks behave which scenarios the arguments
+select (a dry run, which deploys nothing), then runs them as a queue over N slots: each scenario is
+one ``behave <feature>:<line>`` child with the same arguments, so every scenario keeps its own
+deployment, ports, discovery folder, runtime folder and evidence folder, and every child writes into
+the one Allure results folder (``<output_dir>/allure-results``). Longest scenarios start first
+(durations of the last run, else an estimate from the steps), so the slots finish together.
+
+Each slot gets its own range of loopback ports (``FT_PORT_RANGE``), so two deployments never race
+for one port. Without ``-j`` the default is chosen from the machine: see `default_jobs`.
+
+Ctrl-C or SIGTERM stops launching, passes one SIGINT to the running children (whose teardown keeps
+their evidence) and waits for them; no child outlives this process (each child gets SIGTERM if it
+dies). The closing line is ``scenarios: N passed, N failed`` (``, N skipped`` when any were).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ftlib.scenario import slug
+
+MEMORY_PER_SCENARIO_GB = 1.5  # aiperf (~0.8 GB) + the graph + behave, with head room
+PORTS = (20000, 32767)  # Dynamo 1.6.1 reads DYN_SYSTEM_PORT as i16: stay below 32768
+STOP_GRACE_SECONDS = 120.0
+_SUMMARY = re.compile(r"(\d+) scenarios? passed, (\d+) failed, (\d+) skipped")
+_LOAD_SECONDS = re.compile(r"for (\d+(?:\.\d+)?) (seconds?|minutes?)")
+_PASS_SECONDS = re.compile(r"^(\d+(?:\.\d+)?) seconds? pass")
+DURATIONS = Path.home() / ".cache" / "dynamo-ft" / "durations.json"
+
+
+def default_jobs(cores: int | None = None, available_gb: float | None = None) -> int:
+    """Worker processes for this machine: a scenario mostly waits (its load runs for a fixed time),
+    so up to two per core, and no more than the free memory allows at ``MEMORY_PER_SCENARIO_GB``
+    each (measured: aiperf takes ~0.8 GB)."""
+    cores = cores or os.cpu_count() or 1
+    if available_gb is None:
+        import psutil
+
+        available_gb = psutil.virtual_memory().available / 2**30
+    return max(1, min(2 * cores, int(available_gb // MEMORY_PER_SCENARIO_GB)))
+
+
+def port_ranges(jobs: int, low: int = PORTS[0], high: int = PORTS[1]) -> list[tuple[int, int]]:
+    """``jobs`` disjoint port ranges covering ``low``-``high``."""
+    size = (high - low + 1) // jobs
+    return [(low + k * size, low + (k + 1) * size - 1) for k in range(jobs)]
+
+
+@dataclass
+class Selected:
+    """One scenario (or outline row) that the arguments select."""
+
+    location: str  # features/x.feature:12
+    name: str
+    estimate: float
+
+    @property
+    def evidence_name(self) -> str:
+        return slug(self.name)
+
+
+@dataclass
+class Outcome:
+    """How one child run ended."""
+
+    locations: list[str]
+    names: list[str]
+    code: int
+    seconds: float
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    log: str = ""
+    lines: list[str] = field(default_factory=list)
+
+
+def estimate_seconds(steps: list[str]) -> float:
+    """A scenario's wall time from its steps: ~12 s of deploy and aiperf start-up, the longest
+    load duration, the explicit waits; 30 s when nothing says more."""
+    load = waits = 0.0
+    for text in steps:
+        for value, unit in _LOAD_SECONDS.findall(text):
+            load = max(load, float(value) * (60 if unit.startswith("minute") else 1))
+        match = _PASS_SECONDS.match(text)
+        if match:
+            waits += float(match.group(1))
+    return 12.0 + max(load, waits) if load or waits else 30.0
+
+
+def _without_formatting(args: list[str]) -> list[str]:
+    """The behave arguments minus console/formatter choices and positional paths."""
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg in ("-f", "--format", "-o", "--outfile"):
+            skip = True
+            continue
+        if arg.startswith(("--format=", "--outfile=")) or (arg.startswith(("-f", "-o")) and len(arg) > 2
+                                                              and not arg.startswith("--")):
+            continue
+        kept.append(arg)
+    return kept
+
+
+def split_paths(args: list[str]) -> tuple[list[str], list[str]]:
+    """(options, positional feature paths) of a behave argument list."""
+    takes_value = {"-D", "--define", "-t", "--tags", "-n", "--name", "-i", "--include", "-e", "--exclude",
+                   "-f", "--format", "-o", "--outfile", "-k", "--lang", "--logging-level", "--logging-format"}
+    options, paths, expect = [], [], False
+    for arg in args:
+        if expect:
+            options.append(arg)
+            expect = False
+        elif arg in takes_value:
+            options.append(arg)
+            expect = True
+        elif arg.startswith("-"):
+            options.append(arg)
+        else:
+            paths.append(arg)
+    return options, paths
+
+
+def collect(behave: list[str], args: list[str]) -> list[Selected]:
+    """Ask behave (a dry run into a temporary folder) which scenarios ``args`` select."""
+    with tempfile.TemporaryDirectory(prefix="dynamo-ft-collect-") as scratch:
+        out = Path(scratch) / "plan.json"
+        argv = behave + _without_formatting(args) + ["--dry-run", "--no-summary", "-f", "json", "-o", str(out),
+                                                     "-D", f"output_dir={scratch}"]
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if done.returncode != 0 or not out.exists():
+            raise SystemExit(f"collecting the scenarios failed (behave exit {done.returncode}):\n"
+                             + "\n".join(done.stdout.splitlines()[-15:]))
+        document = json.loads(out.read_text() or "[]")
+    known = _load_durations()
+    selected = []
+    for feature in document:
+        for element in feature.get("elements", []):
+            if element.get("type") != "scenario":
+                continue
+            steps = [step.get("name", "") for step in element.get("steps", [])]
+            location = element["location"]
+            selected.append(Selected(location, element["name"], known.get(location, estimate_seconds(steps))))
+    return selected
+
+
+def _load_durations() -> dict[str, float]:
+    try:
+        return {k: float(v) for k, v in json.loads(DURATIONS.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _save_durations(outcomes: list[Outcome]) -> None:
+    known = _load_durations()
+    for outcome in outcomes:
+        if len(outcome.locations) == 1 and outcome.code in (0, 1):
+            known[outcome.locations[0]] = round(outcome.seconds, 1)
+    try:
+        DURATIONS.parent.mkdir(parents=True, exist_ok=True)
+        DURATIONS.write_text(json.dumps(known, indent=1, sort_keys=True))
+    except OSError:
+        pass
+
+
+def batches(selected: list[Selected]) -> list[list[Selected]]:
+    """Scenarios as child runs, longest first. Scenarios whose evidence folders would share a
+    name run in one child, whose own numbering then keeps them apart."""
+    groups: dict[str, list[Selected]] = {}
+    for item in selected:
+        groups.setdefault(item.evidence_name, []).append(item)
+    return sorted(groups.values(), key=lambda group: -sum(item.estimate for item in group))
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class ShardRunner:
+    """The queue of child runs over ``jobs`` slots."""
+
+    def __init__(self, behave: list[str], args: list[str], jobs: int, log_dir: Path):
+        self.behave, self.jobs, self.log_dir = behave, jobs, log_dir
+        options, self.paths = split_paths(args)
+        self.options = options
+        self.running: dict[int, tuple[subprocess.Popen, list[Selected], float, Path]] = {}
+        self.free_slots = list(range(jobs))
+        self.ranges = port_ranges(jobs)
+        self.stopping = False
+
+    def _start(self, group: list[Selected]) -> None:
+        slot = self.free_slots.pop(0)
+        low, high = self.ranges[slot]
+        log = self.log_dir / f"{slug(group[0].location)}.log"
+        env = dict(os.environ, FT_PORT_RANGE=f"{low}-{high}", FT_SHARD=str(slot), FT_KEEP_RESULTS="1",
+                   PYTHONUNBUFFERED="1")
+        argv = self.behave + [item.location for item in group] + self.options
+        with open(log, "wb") as out:
+            child = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=env, start_new_session=True, preexec_fn=_die_with_parent)
+        self.running[slot] = (child, group, time.monotonic(), log)
+
+    def _reap(self) -> list[Outcome]:
+        done = []
+        for slot, (child, group, started, log) in list(self.running.items()):
+            if child.poll() is None:
+                continue
+            del self.running[slot]
+            self.free_slots.append(slot)
+            done.append(self._outcome(child.returncode, group, time.monotonic() - started, log))
+        return done
+
+    @staticmethod
+    def _outcome(code: int, group: list[Selected], seconds: float, log: Path) -> Outcome:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        outcome = Outcome([g.location for g in group], [g.name for g in group], code, seconds, log=str(log))
+        match = None
+        for match in _SUMMARY.finditer(text):
+            pass
+        if match is not None:
+            outcome.passed, outcome.failed, outcome.skipped = (int(x) for x in match.groups())
+        if code != 0 and outcome.failed == 0:
+            outcome.failed = max(1, len(group) - outcome.passed - outcome.skipped)
+        outcome.lines = [line for line in text.splitlines() if line.startswith(("  verdict", "  evidence", "RESULT"))]
+        return outcome
+
+    def interrupt(self, signum, frame) -> None:  # noqa: ARG002 - a signal handler
+        if self.stopping:
+            print("dynamo-ft: still stopping the running scenarios (their teardown keeps the evidence)…",
+                  file=sys.stderr, flush=True)
+            return
+        self.stopping = True
+        print(f"\ndynamo-ft: interrupted: no new scenarios; stopping {len(self.running)} running",
+              file=sys.stderr, flush=True)
+        for child, *_ in self.running.values():
+            try:
+                child.send_signal(signal.SIGINT)
+            except ProcessLookupError:
+                pass
+
+    def run(self, todo: list[list[Selected]]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        queue = list(todo)
+        total = sum(len(group) for group in todo)
+        stop_deadline = None
+        while queue or self.running:
+            while queue and self.free_slots and not self.stopping:
+                self._start(queue.pop(0))
+            for outcome in self._reap():
+                outcomes.append(outcome)
+                self._print(outcome, sum(len(o.locations) for o in outcomes), total)
+            if self.stopping:
+                queue.clear()
+                stop_deadline = stop_deadline or time.monotonic() + STOP_GRACE_SECONDS
+                if time.monotonic() > stop_deadline:
+                    for child, *_ in self.running.values():
+                        child.kill()
+            time.sleep(0.2)
+        return outcomes
+
+    @staticmethod
+    def _print(outcome: Outcome, done: int, total: int) -> None:
+        state = "passed" if outcome.code == 0 and outcome.failed == 0 else "FAILED"
+        if outcome.code == 0 and outcome.passed == 0 and outcome.skipped:
+            state = "skipped"
+        print(f"[{done}/{total}] {state:7} {outcome.seconds:6.1f} s  {' '.join(outcome.locations)}  "
+              f"{outcome.names[0][:70]}", flush=True)
+        for line in outcome.lines if state == "FAILED" else ():
+            print(f"           {line.strip()}", flush=True)
+        if state == "FAILED":
+            print(f"           console output: {outcome.log}", flush=True)
+
+
+def output_dir(args: list[str], repo: Path) -> Path:
+    """The ``-D output_dir`` the arguments give, else behave.ini's default."""
+    value = "test_outputs"
+    for index, arg in enumerate(args):
+        if arg in ("-D", "--define") and index + 1 < len(args) and args[index + 1].startswith("output_dir="):
+            value = args[index + 1].split("=", 1)[1]
+        elif arg.startswith("--define=output_dir="):
+            value = arg.split("=", 2)[2]
+    path = Path(value)
+    return path if path.is_absolute() else repo / path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ftlib.shard", description=__doc__.splitlines()[0], add_help=False)
+    parser.add_argument("-j", "--jobs", default="auto")
+    ours, args = parser.parse_known_args(argv)
+    if ours.jobs == "auto":
+        jobs = default_jobs()
+    elif ours.jobs.isdigit() and 1 <= int(ours.jobs) <= 16:
+        jobs = int(ours.jobs)
+    else:
+        print(f"dynamo-ft: -j takes a whole number from 1 to 16 or 'auto', got {ours.jobs!r}", file=sys.stderr)
+        return 2
+    repo = Path.cwd()
+    behave = [sys.executable, "-m", "behave"]
+    selected = collect(behave, args)
+    if not selected:
+        print("dynamo-ft: the arguments select no scenario (check --tags, -n and the feature paths)",
+              file=sys.stderr)
+        return 2
+    out = output_dir(args, repo)
+    log_dir = out / "shard-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    todo = batches(selected)
+    jobs = min(jobs, len(todo))
+    print(f"dynamo-ft: {len(selected)} scenarios in {jobs} worker processes (console output of each: "
+          f"{log_dir}/)", flush=True)
+    runner = ShardRunner(behave, args, jobs, log_dir)
+    signal.signal(signal.SIGINT, runner.interrupt)
+    signal.signal(signal.SIGTERM, runner.interrupt)
+    started = time.monotonic()
+    outcomes = runner.run(todo)
+    wall = time.monotonic() - started
+    _save_durations(outcomes)
+    passed = sum(o.passed for o in outcomes)
+    failed = sum(o.failed for o in outcomes)
+    skipped = sum(o.skipped for o in outcomes)
+    not_run = len(selected) - sum(len(o.locations) for o in outcomes)
+    (out / "shards.json").write_text(json.dumps({"jobs": jobs, "wall_seconds": round(wall, 1),
+                                                 "outcomes": [asdict(o) for o in outcomes]}, indent=1))
+    print(f"wall time {wall:.1f} s with {jobs} worker processes"
+          + (f"; {not_run} scenarios not run (interrupted)" if not_run else ""), flush=True)
+    print(f"scenarios: {passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""), flush=True)
+    if runner.stopping:
+        return 130
+    return 0 if failed == 0 and not_run == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
