@@ -235,10 +235,11 @@ class ShardRunner:
         match = None
         for match in _SUMMARY.finditer(text):
             pass
-        if match is not None:
-            outcome.passed, outcome.failed, outcome.skipped = (int(x) for x in match.groups())
+        if match is not None:  # behave also counts the feature's other scenarios, not selected, as skipped
+            outcome.passed, outcome.failed = int(match.group(1)), int(match.group(2))
         if code != 0 and outcome.failed == 0:
-            outcome.failed = max(1, len(group) - outcome.passed - outcome.skipped)
+            outcome.failed = max(1, len(group) - outcome.passed)
+        outcome.skipped = max(0, len(group) - outcome.passed - outcome.failed)
         outcome.lines = [line for line in text.splitlines() if line.startswith(("  verdict", "  evidence", "RESULT"))]
         return outcome
 
