@@ -1,0 +1,151 @@
+"""The shard runner: choosing N, splitting ports, ordering scenarios, and running real behave
+children on a small feature folder of its own (no deployment: its steps only pass, fail or sleep)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from ftlib.shard import (Selected, batches, collect, default_jobs, estimate_seconds, output_dir, port_ranges,
+                         split_paths)
+
+REPO = Path(__file__).resolve().parents[1]
+BEHAVE = [sys.executable, "-m", "behave"]
+
+
+def test_default_jobs_is_two_per_core_within_the_memory():
+    assert default_jobs(cores=2, available_gb=23) == 4
+    assert default_jobs(cores=8, available_gb=6) == 4
+    assert default_jobs(cores=1, available_gb=0.5) == 1
+
+
+def test_port_ranges_are_disjoint_and_stay_below_32768():
+    ranges = port_ranges(4)
+    assert len(ranges) == 4
+    for (low, high), (next_low, _) in zip(ranges, ranges[1:]):
+        assert low < high < next_low
+    assert ranges[0][0] == 20000 and ranges[-1][1] <= 32767
+
+
+def test_estimate_reads_the_load_duration_and_the_waits():
+    assert estimate_seconds(["a vllm agg deployment", "a load at concurrency 4 is started for 25 seconds"]) == 37
+    assert estimate_seconds(["a load at concurrency 4 is started for 2 minutes"]) == 132
+    assert estimate_seconds(["a load of 50 requests at concurrency 4 is started"]) == 30
+    assert estimate_seconds(["6 seconds pass", "4 seconds pass"]) == 22
+
+
+def test_batches_put_scenarios_sharing_an_evidence_name_together_longest_first():
+    items = [Selected("a.feature:3", "short", 10), Selected("b.feature:4", "long", 50),
+             Selected("c.feature:5", "short", 10)]
+    groups = batches(items)
+    assert [[i.location for i in g] for g in groups] == [["b.feature:4"], ["a.feature:3", "c.feature:5"]]
+
+
+def test_split_paths_keeps_option_values_apart_from_feature_paths():
+    options, paths = split_paths(["--tags", "@smoke", "features/x.feature", "-D", "a=b", "-n", "kill", "--stop"])
+    assert paths == ["features/x.feature"]
+    assert options == ["--tags", "@smoke", "-D", "a=b", "-n", "kill", "--stop"]
+
+
+def test_output_dir_follows_the_option(tmp_path):
+    assert output_dir(["-D", "output_dir=/x/y"], tmp_path) == Path("/x/y")
+    assert output_dir(["--tags", "@smoke"], tmp_path) == tmp_path / "test_outputs"
+
+
+def test_collect_lists_the_repository_smoke_scenarios_without_deploying(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    selected = collect(BEHAVE, ["--tags", "@smoke", "-D", f"output_dir={tmp_path}"])
+    assert [s.location for s in selected] == ["features/smoke.feature:8", "features/smoke.feature:17"]
+    assert not list(tmp_path.iterdir())  # the dry run wrote into its own scratch folder
+
+
+STEPS = """
+import time
+from behave import step
+
+@step("it passes")
+def passes(context):
+    pass
+
+@step("it fails")
+def fails(context):
+    raise AssertionError("failed on purpose")
+
+@step("it sleeps {seconds:d} seconds")
+def sleeps(context, seconds):
+    with open(f"pid-{__import__('os').getpid()}", "w") as f:
+        f.write("x")
+    time.sleep(seconds)
+"""
+
+FEATURE = """
+Feature: shard runner sample
+  Scenario: one passes
+    Given it passes
+
+  Scenario: one fails
+    Given it fails
+
+  Scenario: another passes
+    Given it passes
+"""
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    (tmp_path / "features" / "steps").mkdir(parents=True)
+    (tmp_path / "features" / "steps" / "sample.py").write_text(textwrap.dedent(STEPS))
+    (tmp_path / "features" / "sample.feature").write_text(textwrap.dedent(FEATURE))
+    return tmp_path
+
+
+def _shard(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "ftlib.shard", *args], cwd=folder, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+
+
+def test_shards_run_every_scenario_and_close_with_the_counts(sample):
+    done = _shard(sample, "-j", "2", "-D", f"output_dir={sample / 'out'}")
+    assert done.returncode == 1, done.stdout
+    assert done.stdout.splitlines()[-1] == "scenarios: 2 passed, 1 failed"
+    assert "FAILED" in done.stdout and "one fails" in done.stdout
+    assert (sample / "out" / "shards.json").exists()
+
+
+def test_a_selection_of_no_scenario_is_an_error(sample):
+    done = _shard(sample, "-j", "2", "-n", "no such scenario", "-D", f"output_dir={sample / 'out'}")
+    assert done.returncode == 2
+    assert "select no scenario" in done.stdout
+
+
+def test_a_bad_job_count_names_what_is_allowed(sample):
+    done = _shard(sample, "-j", "zero")
+    assert done.returncode == 2 and "whole number from 1 to 16" in done.stdout
+
+
+def test_sigterm_stops_the_children_and_leaves_none(sample):
+    (sample / "features" / "slow.feature").write_text("Feature: slow\n  Scenario: sleeps\n    Given it sleeps 60 seconds\n"
+                                                     "  Scenario: sleeps too\n    Given it sleeps 60 seconds\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    parent = subprocess.Popen([sys.executable, "-m", "ftlib.shard", "-j", "2", "features/slow.feature",
+                               "-D", f"output_dir={sample / 'out'}"], cwd=sample, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while len(list(sample.glob("pid-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    children = [int(p.name.split("-")[1]) for p in sample.glob("pid-*")]
+    assert len(children) == 2
+    parent.send_signal(signal.SIGTERM)
+    output, _ = parent.communicate(timeout=30)
+    assert parent.returncode == 130, output
+    assert "interrupted" in output
+    assert not [pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
