@@ -20,7 +20,9 @@ from typing import Any
 
 import yaml
 
+from ftlib import validate
 from ftlib.errors import SpecError
+from ftlib.validate import MAX_REPLICAS
 
 BACKENDS = ("vllm", "trtllm", "sglang", "mocker")
 TOPOLOGIES = ("agg", "disagg")
@@ -86,9 +88,7 @@ class ServiceSpec:
 
     @replicas.setter
     def replicas(self, count: int) -> None:
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise SpecError(f"replicas of service {self.name!r} must be a whole number >= 0, got {count!r}")
-        self.raw["replicas"] = count
+        self.raw["replicas"] = validate.count(count, f"replicas of service {self.name!r}", high=MAX_REPLICAS)
 
     # -- container ------------------------------------------------------------------------
     def _container(self, create: bool = False) -> dict[str, Any]:
@@ -171,8 +171,7 @@ class ServiceSpec:
         return {e["name"]: str(e.get("value", "")) for e in self._env_list() if "name" in e}
 
     def set_env_var(self, name: str, value: str) -> None:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
-            raise SpecError(f"{name!r} is not a valid environment variable name (letters, digits, _)")
+        validate.env_name(name)
         entries = self._env_list(create=True)
         for entry in entries:
             if entry.get("name") == name:
@@ -249,9 +248,8 @@ class DeploymentSpec:
         if not self.services:
             raise SpecError(f"{where} declares no services under {key}")
         for service in self.services.values():
-            replicas = service.raw.get("replicas", 1)
-            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-                raise SpecError(f"{where}: service {service.name!r} has replicas {replicas!r}; expected a whole number >= 0")
+            validate.count(service.raw.get("replicas", 1), f"{where}: replicas of service {service.name!r}",
+                           high=MAX_REPLICAS)
         frontends = [s.name for s in self.services.values() if s.is_frontend]
         if len(frontends) != 1:
             raise SpecError(f"{where} must have exactly one frontend service (componentType: frontend); found {frontends}")
@@ -368,8 +366,7 @@ class DeploymentSpec:
 
     def set_env_var(self, name: str, value: str) -> None:
         """Set an environment variable for every service (top-level ``envs``)."""
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
-            raise SpecError(f"{name!r} is not a valid environment variable name (letters, digits, _)")
+        validate.env_name(name)
         spec = self.document.setdefault("spec", {})
         entries = spec.setdefault("envs" if self.schema == "v1alpha1" else "env", [])
         entries[:] = [e for e in entries if e.get("name") != name] + [{"name": name, "value": str(value)}]

@@ -292,16 +292,16 @@ def test_negative_replicas_are_an_error_naming_the_service(schema):
     spec = DeploymentSpec(document)
     spec.get_service("Worker").raw["replicas"] = -1
 
-    with pytest.raises(SpecError, match="service 'Worker' has replicas -1; expected a whole number >= 0"):
+    with pytest.raises(SpecError, match="replicas of service 'Worker' must be a whole number from 0 to 16, got -1"):
         DeploymentSpec(spec.document)
 
 
-@pytest.mark.parametrize("replicas", ["2", 1.5, True])
-def test_replicas_that_are_not_whole_numbers_are_an_error(replicas):
+@pytest.mark.parametrize("replicas", ["2", 1.5, True, 17, 100000])
+def test_replicas_that_are_not_whole_numbers_up_to_16_are_an_error(replicas):
     document = _minimal_v1alpha1()
     document["spec"]["services"]["Worker"]["replicas"] = replicas
 
-    with pytest.raises(SpecError, match="service 'Worker' has replicas"):
+    with pytest.raises(SpecError, match=f"replicas of service 'Worker' must be a whole number from 0 to 16, got {replicas!r}"):
         DeploymentSpec(document)
 
 
@@ -352,7 +352,7 @@ def test_a_service_that_is_not_a_mapping_is_a_spec_error():
 def test_setting_negative_replicas_names_the_service():
     spec = get_deployment_spec("vllm", "disagg")
 
-    with pytest.raises(SpecError, match="replicas of service 'VllmPrefillWorker' must be a whole number >= 0, got -2"):
+    with pytest.raises(SpecError, match="replicas of service 'VllmPrefillWorker' must be a whole number from 0 to 16, got -2"):
         spec.set_service_replicas("prefill worker", -2)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ftlib import validate
 from ftlib.errors import SpecError
+from ftlib.validate import MAX_CONCURRENCY, MAX_REQUEST_RATE, MAX_REQUESTS, MAX_SECONDS, MAX_TOKENS
 
 DEFAULT_RATE_PER_CONCURRENCY = 2.0
 
@@ -65,26 +67,28 @@ class LoadConfig:
         return self.request_count * per_request / max(1, self.concurrency) + 10
 
     def validate(self) -> None:
-        bounds = {"concurrency": 1, "input_tokens_mean": 1, "output_tokens_mean": 1}
-        for name, low in bounds.items():
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise SpecError(f"load {name} must be a whole number >= {low}, got {value!r}")
+        for name, high in (("concurrency", MAX_CONCURRENCY), ("input_tokens_mean", MAX_TOKENS),
+                           ("output_tokens_mean", MAX_TOKENS)):
+            validate.count(getattr(self, name), f"load {name}", low=1, high=high)
         durations = [d for d in (self.duration_minutes, self.duration_seconds) if d is not None]
         if (self.request_count is None) == (not durations) or len(durations) > 1:
             raise SpecError("a load needs exactly one of request_count, duration_seconds or duration_minutes; got "
                             f"request_count={self.request_count}, duration_seconds={self.duration_seconds}, "
                             f"duration_minutes={self.duration_minutes}")
-        if self.request_count is not None and (type(self.request_count) is not int or self.request_count < 1):
-            raise SpecError(f"load request_count must be a whole number >= 1, got {self.request_count!r}")
-        if durations and not durations[0] > 0:
-            raise SpecError(f"load duration must be more than 0, got {durations[0]!r}")
-        for name in ("request_rate", "request_timeout_seconds"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise SpecError(f"load {name} must be more than 0, got {value!r}")
+        if self.request_count is not None:
+            validate.count(self.request_count, "load request_count", low=1, high=MAX_REQUESTS)
+        if self.duration_seconds is not None:
+            validate.positive_seconds(self.duration_seconds, "load duration_seconds")
+        if self.duration_minutes is not None:
+            validate.number(self.duration_minutes, "load duration_minutes", low=0, low_included=False,
+                            high=MAX_SECONDS / 60, unit=" minutes (1 hour)")
+        if self.request_rate is not None:
+            validate.number(self.request_rate, "load request_rate", low=0, low_included=False, high=MAX_REQUEST_RATE,
+                            unit=" requests per second")
+        validate.positive_seconds(self.request_timeout_seconds, "load request_timeout_seconds")
+        if self.warmup_requests is not None:
+            validate.count(self.warmup_requests, "load warmup_requests (or unset)", low=1, high=MAX_REQUESTS)
+        validate.number(self.temperature, "load temperature", low=0, high=2)
         if not isinstance(self.extra_inputs, dict):
             raise SpecError(f"load extra_inputs must be a mapping of field to value (a JSON object), "
                             f"got {self.extra_inputs!r}")
-        if self.warmup_requests is not None and self.warmup_requests < 1:
-            raise SpecError(f"load warmup_requests must be >= 1 or unset, got {self.warmup_requests!r}")
