@@ -14,6 +14,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ftlib import validate
 from ftlib.checks import Check
 from ftlib.errors import SpecError
 from ftlib.events.base import Event
@@ -23,6 +24,7 @@ from ftlib.reports.base import Report
 from ftlib.platform import get_platform
 from ftlib.scenario import ScenarioContext, slug
 from ftlib.spec import BACKENDS, TOPOLOGIES, DeploymentSpec, get_deployment_spec
+from ftlib.validate import MAX_MIGRATION_LIMIT
 
 log = logging.getLogger("ftlib.bdd")
 _UNITS = {"second": 1, "seconds": 1, "minute": 60, "minutes": 60}
@@ -103,8 +105,7 @@ class GherkinScenario:
         self.plan.append(f"{target.name}: extra arguments {words}")
 
     def set_migration_limit(self, limit: int) -> None:
-        if limit < 0:
-            raise SpecError(f"the migration limit must be 0 or more, got {limit}")
+        validate.count(limit, "the migration limit", high=MAX_MIGRATION_LIMIT)
         self.edit().frontend.set_arg("--migration-limit", str(limit))
         self.plan.append(f"frontend: --migration-limit {limit}")
 

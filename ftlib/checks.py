@@ -1,21 +1,25 @@
 """Checks: verdicts on what a scenario recorded. One class per check.
 
-A check raises `AssertionError` when the system did not behave as required (the scenario
-*failed*) and an `FtError` when it cannot judge (no such load, a load without results: the
-scenario is *broken*). Load checks count requests honestly (see `ftlib.load.results`).
+`Check.judge` reads the recorded data and returns a `Verdict` stating what was expected and
+what was observed, with numbers, whether it passed or not (see `ftlib.verdicts`); `validate`
+raises `CheckFailed` (an `AssertionError`) from a failed verdict, so the scenario *failed*. A
+check that cannot judge (no such load, a load without results) raises an `FtError`: the
+scenario is *broken*. Load checks count requests honestly (see `ftlib.load.results`).
 """
 
 from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, ClassVar
 
+from ftlib import validate
 from ftlib.errors import SpecError
 from ftlib.events.logs import compile_pattern, first_match, plain
 from ftlib.events.time import ready_again_ns, recovery_point
-from ftlib.load.results import LoadResults
+from ftlib.load.results import RECORDS_FILE, LoadResults
+from ftlib.verdicts import Verdict, raise_if_failed
 
 if TYPE_CHECKING:
     from ftlib.events.base import Event
@@ -25,20 +29,31 @@ log = logging.getLogger("ftlib.checks")
 
 
 class Check(ABC):
-    """Base class: `validate` raises `AssertionError` with what was expected and what was seen."""
+    """Base class: `judge` returns the check's `Verdict`; `validate` raises `CheckFailed` when
+    it failed. ``expected`` is the requirement in short (``errors ≤ 35``), known before the run."""
 
     @abstractmethod
-    def validate(self, ctx: "ScenarioContext") -> None: ...
+    def judge(self, ctx: "ScenarioContext") -> Verdict: ...
+
+    def validate(self, ctx: "ScenarioContext") -> None:
+        raise_if_failed([self.judge(ctx)])
 
     @property
     @abstractmethod
     def description(self) -> str: ...
 
+    @property
+    @abstractmethod
+    def expected(self) -> str: ...
 
-def _count(value: object, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise SpecError(f"{what} must be a whole number >= 0, got {value!r}")
-    return value
+    def verdict(self, passed: bool, observed: str, evidence: object = "", details: str = "") -> Verdict:
+        return Verdict(self.description, self.expected, observed, bool(passed), str(evidence or ""), details)
+
+
+def failure_kinds(results: LoadResults) -> str:
+    """`` (503 Service Unavailable ×4, stream cut (no output) ×1)``, or nothing without failures."""
+    kinds = ", ".join(f"{kind} ×{count}" for kind, count in results.failure_kinds().most_common())
+    return f" ({kinds})" if kinds else ""
 
 
 @dataclass
@@ -50,14 +65,31 @@ class LoadCheck(Check, ABC):
     def results(self, ctx: "ScenarioContext") -> LoadResults:
         return ctx.load_results(self.name)
 
+    def of_load(self, what: str) -> str:
+        """``what`` naming the load when it is not the default one."""
+        return what if self.name == "default" else f"{what} (load {self.name!r})"
+
+    def load_verdict(self, results: LoadResults, passed: bool, observed: str) -> Verdict:
+        """A verdict read from the load's per-request records, with the load's state noted."""
+        records = results.directory / RECORDS_FILE if results.directory else ""
+        cancelled = ", load cancelled" if results.was_cancelled else ""
+        return self.verdict(passed, observed + cancelled, records)
+
+    def failed_of(self, results: LoadResults) -> str:
+        return f"{results.failed} of {results.total} failed{failure_kinds(results)}"
+
 
 @dataclass
 class ZeroErrors(LoadCheck):
     """No request of the load failed (errors, cut streams and short outputs all count)."""
 
-    def validate(self, ctx: "ScenarioContext") -> None:
+    def judge(self, ctx: "ScenarioContext") -> Verdict:
         results = self.results(ctx)
-        assert results.failed == 0, f"expected no failed requests; {results.describe()}"
+        return self.load_verdict(results, results.failed == 0, self.failed_of(results))
+
+    @property
+    def expected(self) -> str:
+        return self.of_load("no errors")
 
     @property
     def description(self) -> str:
@@ -71,12 +103,15 @@ class MaxErrors(LoadCheck):
     max_errors: int
 
     def __post_init__(self) -> None:
-        _count(self.max_errors, "the maximum number of errors")
+        validate.count(self.max_errors, "the maximum number of errors")
 
-    def validate(self, ctx: "ScenarioContext") -> None:
+    def judge(self, ctx: "ScenarioContext") -> Verdict:
         results = self.results(ctx)
-        assert results.failed <= self.max_errors, (
-            f"expected at most {self.max_errors} failed requests; {results.describe()}")
+        return self.load_verdict(results, results.failed <= self.max_errors, self.failed_of(results))
+
+    @property
+    def expected(self) -> str:
+        return self.of_load(f"errors ≤ {self.max_errors}")
 
     @property
     def description(self) -> str:
@@ -90,12 +125,16 @@ class MinRequests(LoadCheck):
     min_count: int
 
     def __post_init__(self) -> None:
-        _count(self.min_count, "the minimum number of successful requests")
+        validate.count(self.min_count, "the minimum number of successful requests")
 
-    def validate(self, ctx: "ScenarioContext") -> None:
+    def judge(self, ctx: "ScenarioContext") -> Verdict:
         results = self.results(ctx)
-        assert results.succeeded >= self.min_count, (
-            f"expected at least {self.min_count} successful requests; {results.describe()}")
+        return self.load_verdict(results, results.succeeded >= self.min_count,
+                                 f"{results.succeeded} of {results.total} succeeded")
+
+    @property
+    def expected(self) -> str:
+        return self.of_load(f"successes ≥ {self.min_count}")
 
     @property
     def description(self) -> str:
@@ -110,12 +149,15 @@ class MinFailures(LoadCheck):
     min_count: int
 
     def __post_init__(self) -> None:
-        _count(self.min_count, "the minimum number of failed requests")
+        validate.count(self.min_count, "the minimum number of failed requests")
 
-    def validate(self, ctx: "ScenarioContext") -> None:
+    def judge(self, ctx: "ScenarioContext") -> Verdict:
         results = self.results(ctx)
-        assert results.failed >= self.min_count, (
-            f"expected at least {self.min_count} failed requests; {results.describe()}")
+        return self.load_verdict(results, results.failed >= self.min_count, self.failed_of(results))
+
+    @property
+    def expected(self) -> str:
+        return self.of_load(f"failures ≥ {self.min_count}")
 
     @property
     def description(self) -> str:
@@ -124,19 +166,24 @@ class MinFailures(LoadCheck):
 
 @dataclass
 class WasCancelled(LoadCheck):
-    """The load was (``expected=True``) or was not (``expected=False``) stopped before it finished."""
+    """The load was (``cancelled=True``) or was not (``cancelled=False``) stopped before it finished."""
 
-    expected: bool = True
+    cancelled: bool = True
 
-    def validate(self, ctx: "ScenarioContext") -> None:
+    def judge(self, ctx: "ScenarioContext") -> Verdict:
         results = self.results(ctx)
-        state = "was cancelled" if results.was_cancelled else "ran to completion"
-        assert results.was_cancelled == self.expected, (
-            f"expected load {self.name!r} to {'be cancelled' if self.expected else 'run to completion'}; it {state}")
+        state = "it was cancelled" if results.was_cancelled else "it ran to completion"
+        records = results.directory / RECORDS_FILE if results.directory else ""
+        return self.verdict(results.was_cancelled == self.cancelled,
+                            f"{state} ({results.total} requests recorded)", records)
 
     @property
     def description(self) -> str:
-        return f"load {self.name!r} {'was' if self.expected else 'was not'} cancelled"
+        return f"load {self.name!r} {'was' if self.cancelled else 'was not'} cancelled"
+
+    @property
+    def expected(self) -> str:
+        return f"load {self.name!r} {'cancelled' if self.cancelled else 'ran to completion'}"
 
 
 @dataclass
@@ -154,18 +201,28 @@ class LogCheck(Check, ABC):
         service = ctx.spec.resolve_service(self.service).name
         return service, ctx.service_logs(service)
 
+    def log_verdict(self, ctx: "ScenarioContext", service: str, passed: bool, observed: str,
+                    details: str = "") -> Verdict:
+        return self.verdict(passed, observed, ctx.output_dir / service, details)
+
 
 @dataclass
 class ServiceLogContains(LogCheck):
     """The service's log matches ``pattern`` (a regular expression): the whole log of every pod
     the service had, deleted pods and terminated containers included, colour codes removed."""
 
-    def validate(self, ctx: "ScenarioContext") -> None:
+    def judge(self, ctx: "ScenarioContext") -> Verdict:
         service, logs = self.logs(ctx)
         found = first_match(self._regex, logs)
-        assert found, (f"expected the {service} log to contain {self.pattern!r}; it does not. "
-                       f"Logs searched: {', '.join(logs) or 'none (the service left no log)'}")
-        log.info("%s log matches %r in %s: %s", service, self.pattern, found[0], found[1][:200])
+        if found:
+            return self.log_verdict(ctx, service, True, f"found in {found[0]}: {found[1].strip()[:200]}")
+        searched = ", ".join(logs) or "none (the service left no log)"
+        return self.log_verdict(ctx, service, False, f"no line matches in {len(logs)} logs",
+                                f"logs searched: {searched}")
+
+    @property
+    def expected(self) -> str:
+        return f"the {self.service} log contains {self.pattern!r}"
 
     @property
     def description(self) -> str:
@@ -177,13 +234,19 @@ class ServiceLogNotContains(LogCheck):
     """No line of the service's log matches ``pattern`` (a regular expression), in any pod the
     service had, deleted pods and terminated containers included."""
 
-    def validate(self, ctx: "ScenarioContext") -> None:
+    def judge(self, ctx: "ScenarioContext") -> Verdict:
         service, logs = self.logs(ctx)
         hits = []
         for where, text in logs.items():
             hits += [f"{where}: {line.strip()[:200]}" for line in plain(text).splitlines() if self._regex.search(line)]
-        assert not hits, (f"expected the {service} log not to contain {self.pattern!r}; {len(hits)} lines match, "
-                          f"the first ones:\n  " + "\n  ".join(hits[:5]))
+        if not hits:
+            return self.log_verdict(ctx, service, True, f"no line matches in {len(logs)} logs")
+        return self.log_verdict(ctx, service, False, f"{len(hits)} lines match in {len(logs)} logs",
+                                "the first ones:\n" + "\n".join(hits[:5]))
+
+    @property
+    def expected(self) -> str:
+        return f"the {self.service} log does not contain {self.pattern!r}"
 
     @property
     def description(self) -> str:
@@ -197,25 +260,20 @@ class SuccessRate(LoadCheck):
     min_percent: float
 
     def __post_init__(self) -> None:
-        if isinstance(self.min_percent, bool) or not isinstance(self.min_percent, (int, float)) \
-                or not 0 <= self.min_percent <= 100:
-            raise SpecError(f"a success rate must be a percentage between 0 and 100, got {self.min_percent!r}")
+        validate.number(self.min_percent, "a success rate", low=0, high=100, unit=" percent")
 
-    def validate(self, ctx: "ScenarioContext") -> None:
+    def judge(self, ctx: "ScenarioContext") -> Verdict:
         results = self.results(ctx)
-        assert results.success_rate >= self.min_percent, (
-            f"expected a success rate of at least {self.min_percent:g} %; it was {results.success_rate:.2f} %: "
-            f"{results.describe()}")
+        return self.load_verdict(results, results.success_rate >= self.min_percent,
+                                 f"{results.success_rate:.2f} % ({results.succeeded} of {results.total} succeeded)")
+
+    @property
+    def expected(self) -> str:
+        return self.of_load(f"success rate ≥ {self.min_percent:g} %")
 
     @property
     def description(self) -> str:
         return f"at least {self.min_percent:g} % of the requests of load {self.name!r} succeed"
-
-
-def _seconds(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise SpecError(f"{what} must be a number of seconds >= 0, got {value!r}")
-    return float(value)
 
 
 def _faults(ctx: "ScenarioContext") -> list["Event"]:
@@ -248,17 +306,21 @@ class RecoveredWithin(Check):
     seconds: float
 
     def __post_init__(self) -> None:
-        self.seconds = _seconds(self.seconds, "a recovery time")
+        self.seconds = validate.seconds(self.seconds, "a recovery time")
 
-    def validate(self, ctx: "ScenarioContext") -> None:
+    def judge(self, ctx: "ScenarioContext") -> Verdict:
         fault = _faults(ctx)[-1]
         ready_ns = ready_again_ns(_timeline(ctx), fault.started_ns)
-        assert ready_ns is not None, (f"expected the deployment to be ready again within {self.seconds:g} s after "
-                                      f"{fault.description}; it never was")
+        evidence = ctx.output_dir / "timeline.json"
+        if ready_ns is None:
+            return self.verdict(False, f"never ready again after {fault.description}", evidence,
+                                "platform timeline since the fault:\n" + _timeline(ctx).render(fault.started_ns))
         took = (ready_ns - fault.started_ns) / 1e9
-        assert took <= self.seconds, (f"expected the deployment to be ready again within {self.seconds:g} s after "
-                                      f"{fault.description}; it took {took:.2f} s")
-        log.info("deployment ready again %.2f s after: %s", took, fault.description)
+        return self.verdict(took <= self.seconds, f"ready again {took:.2f} s after {fault.description}", evidence)
+
+    @property
+    def expected(self) -> str:
+        return f"ready again ≤ {self.seconds:g} s after the last fault"
 
     @property
     def description(self) -> str:
@@ -275,22 +337,26 @@ class RequestsSucceedAgainWithin(LoadCheck):
     seconds: float
 
     def __post_init__(self) -> None:
-        self.seconds = _seconds(self.seconds, "the time for requests to succeed again")
+        self.seconds = validate.seconds(self.seconds, "the time for requests to succeed again")
 
-    def validate(self, ctx: "ScenarioContext") -> None:
+    def judge(self, ctx: "ScenarioContext") -> Verdict:
         fault = _faults(ctx)[-1]
         results = self.results(ctx)
         after = [r for r in results.records if r.start_ns >= fault.started_ns]
         succeeded = [r for r in after if r.ok]
-        assert succeeded, (f"expected a request started after {fault.description} to succeed within {self.seconds:g} s; "
-                           f"none of the {len(after)} requests started after it succeeded ({results.describe()})")
+        if not succeeded:
+            return self.load_verdict(results, False, f"none of the {len(after)} requests started after "
+                                                     f"{fault.description} succeeded")
         first = min(succeeded, key=lambda r: r.end_ns)
         took = (first.end_ns - fault.started_ns) / 1e9
         failed_before = sum(not r.ok and r.end_ns <= first.end_ns for r in after)
-        assert took <= self.seconds, (
-            f"expected a request started after {fault.description} to succeed within {self.seconds:g} s; the first "
-            f"one succeeded after {took:.2f} s ({failed_before} requests started after the fault failed before it)")
-        log.info("requests succeeded again %.2f s after: %s", took, fault.description)
+        return self.load_verdict(results, took <= self.seconds,
+                                 f"first success {took:.2f} s after {fault.description} "
+                                 f"({failed_before} requests started after the fault failed before it)")
+
+    @property
+    def expected(self) -> str:
+        return self.of_load(f"a request succeeds ≤ {self.seconds:g} s after the last fault")
 
     @property
     def description(self) -> str:
@@ -305,22 +371,26 @@ class NoFailuresOutsideFaultWindow(LoadCheck):
 
     needs_fault: ClassVar[bool] = True
 
-    def validate(self, ctx: "ScenarioContext") -> None:
+    def judge(self, ctx: "ScenarioContext") -> Verdict:
         faults = _faults(ctx)
         first, last = faults[0], faults[-1]
         recovered = recovery_ns(ctx, last)
-        assert recovered is not None, (f"expected the fault window to close when the deployment recovered; it never "
-                                       f"recovered after {last.description}")
+        if recovered is None:
+            return self.verdict(False, f"the window never closed: no recovery after {last.description}",
+                                ctx.output_dir / "timeline.json")
         start, end = first.started_ns, max(recovered, last.ended_ns or recovered)
         results = self.results(ctx)
         outside = sorted((r for r in results.records if not r.ok and not start <= r.end_ns <= end),
                          key=lambda r: r.end_ns)
-        listing = "\n  ".join(f"ended at {(r.end_ns - start) / 1e9:+.2f} s: {r.failure}" for r in outside[:5])
-        assert not outside, (
-            f"expected no failed request outside the fault window (0 to {(end - start) / 1e9:.2f} s after the start of "
-            f"{first.description}); {len(outside)} of {results.failed} failed requests ended outside it, the first "
-            f"ones:\n  {listing}")
-        log.info("fault window 0 to %.2f s: %d failed requests, all inside it", (end - start) / 1e9, results.failed)
+        window = f"window 0 to {(end - start) / 1e9:.2f} s after {first.description}"
+        verdict = self.load_verdict(results, not outside,
+                                    f"{len(outside)} of {results.failed} failed requests outside the {window}")
+        listing = "\n".join(f"ended at {(r.end_ns - start) / 1e9:+.2f} s: {r.failure}" for r in outside[:5])
+        return replace(verdict, details=f"the first ones:\n{listing}" if outside else "")
+
+    @property
+    def expected(self) -> str:
+        return self.of_load("no failure outside the fault window")
 
     @property
     def description(self) -> str:

@@ -135,7 +135,7 @@ def test_extra_arguments_that_cannot_be_split_are_an_error(vllm_disagg):
 
 
 def test_a_negative_migration_limit_is_an_error(vllm_disagg):
-    with pytest.raises(SpecError, match="the migration limit must be 0 or more, got -1"):
+    with pytest.raises(SpecError, match="the migration limit must be a whole number from 0 to 100, got -1"):
         vllm_disagg.set_migration_limit(-1)
 
 

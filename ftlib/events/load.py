@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ftlib.errors import SpecError
+from ftlib import validate
 from ftlib.events.base import Event
 from ftlib.load.config import LoadConfig
 from ftlib.load.results import LoadResults
@@ -83,6 +84,10 @@ class WaitForLoadCompletion(Event):
 
     name: str = "default"
     timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.timeout is not None:
+            self.timeout = validate.positive_seconds(self.timeout, "the time to wait for a load to complete")
 
     def execute(self, ctx: "ScenarioContext") -> None:
         ctx.require_load(self.name, active_only=True).collect(stop_early=False, timeout=self.timeout)

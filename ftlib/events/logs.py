@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ftlib.errors import SpecError, TargetError
+from ftlib import validate
 from ftlib.events.base import Event
 
 if TYPE_CHECKING:
@@ -85,8 +86,7 @@ class WaitForLogPattern(Event):
 
     def __post_init__(self) -> None:
         self._regex = compile_pattern(self.pattern)
-        if not self.timeout > 0:
-            raise SpecError(f"a log wait needs a timeout of more than 0 seconds, got {self.timeout!r}")
+        self.timeout = validate.positive_seconds(self.timeout, "a log wait's timeout")
 
     def execute(self, ctx: "ScenarioContext") -> None:
         service = ctx.spec.resolve_service(self.service).name

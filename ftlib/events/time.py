@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ftlib.errors import FaultNotEffective, SpecError
+from ftlib.errors import FaultNotEffective
+from ftlib import validate
 from ftlib.events.base import Event
 from ftlib.platform.base import DISRUPTIONS
 
@@ -24,8 +25,7 @@ class Wait(Event):
     duration: float
 
     def __post_init__(self) -> None:
-        if not self.duration >= 0:
-            raise SpecError(f"a wait must be 0 seconds or more, got {self.duration!r}")
+        self.duration = validate.seconds(self.duration, "a wait")
 
     def execute(self, ctx: "ScenarioContext") -> None:
         time.sleep(self.duration)
@@ -51,8 +51,7 @@ class WaitForRecovery(Event):
     recovered_ns: int | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        if not self.timeout > 0:
-            raise SpecError(f"a recovery timeout must be more than 0 seconds, got {self.timeout!r}")
+        self.timeout = validate.positive_seconds(self.timeout, "a recovery timeout")
 
     @property
     def recovery_seconds(self) -> float | None:
