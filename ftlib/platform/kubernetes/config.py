@@ -1,0 +1,208 @@
+"""Which cluster, which namespace, and whether the suite can work there, checked before anything
+is created.
+
+`load_api_client` finds credentials as kubectl does: ``$KUBECONFIG``, else the in-cluster service
+account, else ``~/.kube/config``; ``-D kube_context`` picks a context. `check_cluster` then proves
+the API answers, the DynamoGraphDeployment CRD is served and the namespace exists and may be used,
+raising one `PlatformError` that names what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import urllib3.exceptions
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from ftlib.errors import PlatformError, SpecError
+from ftlib.platform.kubernetes.retry import call_api, explain, short_reason
+
+DGD_GROUP = "nvidia.com"
+DGD_PLURAL = "dynamographdeployments"
+DGD_CRD = f"{DGD_PLURAL}.{DGD_GROUP}"
+PROTECTED_NAMESPACES = ("default", "kube-system")
+DEFAULT_KUBECONFIG = Path("~/.kube/config")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """The ``-D`` options of the kubernetes platform.
+
+    namespace: where DGDs, load Jobs and the log PVC go (``default``/``kube-system`` refused
+      unless ``allow_namespace`` names them).
+    kube_context: kubeconfig context to use (the current context if unset).
+    allow_namespace: lets the suite use a protected namespace when it names exactly that namespace.
+    image: container image of every Dynamo service.
+    load_image: image of the load Job (aiperf 0.13.0 inside; ``pip-install`` installs the pinned
+      aiperf into ``python:3.12-slim`` at start, which needs egress to PyPI). Default: ``image``.
+    storage_class: storage class of the shared ReadWriteMany log PVC (cluster default if unset).
+    pvc_size: size of that PVC (``1Gi``).
+    skip_service_restart: ``false`` restarts the platform's NATS and etcd before deploying.
+    keep_resources: keep the run's Jobs and PVC after the run (prints how to delete them).
+    client_type: ``aiperf`` or ``legacy`` (the built-in client, run in the load Job).
+    """
+
+    namespace: str = "fault-tolerance-test"
+    kube_context: str | None = None
+    allow_namespace: str | None = None
+    image: str | None = None
+    load_image: str | None = None
+    storage_class: str | None = None
+    pvc_size: str = "1Gi"
+    skip_service_restart: bool = True
+    keep_resources: bool = False
+    client_type: str = "aiperf"
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any] | object) -> "ClusterOptions":
+        """From ``-D`` userdata (a mapping; other keys are left to their owners) or any object with
+        these attributes (``RunOptions``)."""
+        get = options.get if isinstance(options, Mapping) else (lambda key, default=None: getattr(options, key, default))
+        values = {}
+        for f in fields(cls):
+            raw = get(f.name, None)
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _bool(f.name, raw) if f.type in ("bool", bool) else str(raw)
+        return cls(**values)
+
+
+def _bool(key: str, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise SpecError(f"option {key} takes true or false, got {raw!r}")
+
+
+def check_namespace_allowed(namespace: str, allow_namespace: str | None) -> None:
+    """Refuse ``default`` and ``kube-system`` unless ``-D allow_namespace`` names that namespace."""
+    if namespace in PROTECTED_NAMESPACES and allow_namespace != namespace:
+        raise SpecError(f"namespace {namespace!r} is refused: the suite creates and deletes deployments, Jobs and "
+                        f"PVCs there. Use a namespace of its own (kubectl create namespace ft; -D namespace=ft), or "
+                        f"name it explicitly with -D allow_namespace={namespace}")
+
+
+def kubeconfig_source(environ: Mapping[str, str] | None = None) -> str:
+    """Where credentials come from, as kubectl picks them: ``kubeconfig:<path>`` or ``in-cluster``."""
+    environ = os.environ if environ is None else environ
+    if environ.get("KUBECONFIG"):
+        return f"kubeconfig:{environ['KUBECONFIG']}"
+    if environ.get("KUBERNETES_SERVICE_HOST") and environ.get("KUBERNETES_SERVICE_PORT"):
+        return "in-cluster"
+    return f"kubeconfig:{DEFAULT_KUBECONFIG.expanduser()}"
+
+
+def load_api_client(options: ClusterOptions | Mapping[str, Any] | object) -> client.ApiClient:
+    """One API client for the run, configured as kubectl would be."""
+    if not isinstance(options, ClusterOptions):
+        options = ClusterOptions.from_options(options)
+    source = kubeconfig_source()
+    if source == "in-cluster":
+        configuration = client.Configuration()
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except ConfigException as error:
+            raise PlatformError(f"running inside a pod but the service account's credentials are unusable "
+                                f"({error}); set KUBECONFIG to a kubeconfig file instead") from error
+        return client.ApiClient(configuration)
+    path = source.removeprefix("kubeconfig:")
+    files = [p for p in path.split(os.pathsep) if p]
+    if not any(Path(p).expanduser().is_file() for p in files):
+        raise PlatformError(f"no kubeconfig: {path} does not exist and this is not a pod. Point KUBECONFIG at "
+                            "your cluster's kubeconfig (kubectl config view --raw > ft.kubeconfig; "
+                            "export KUBECONFIG=$PWD/ft.kubeconfig) or run inside the cluster")
+    try:
+        return config.new_client_from_config(config_file=path, context=options.kube_context)
+    except ConfigException as error:
+        context = f" with context {options.kube_context!r}" if options.kube_context else ""
+        raise PlatformError(f"cannot use kubeconfig {path}{context}: {error}. "
+                            "List the contexts with: kubectl config get-contexts") from error
+
+
+def server_version(api: client.ApiClient) -> str:
+    """The API server's version; a `PlatformError` saying where it looked when it does not answer."""
+    host = api.configuration.host
+    try:
+        info = call_api(client.VersionApi(api).get_code, _request_timeout=10)
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise PlatformError(f"the Kubernetes API at {host} is unreachable ({error.__class__.__name__}: {error}); "
+                            "check the cluster is up and your kubeconfig/context (kubectl cluster-info)") from error
+    except ApiException as error:
+        raise PlatformError(f"the Kubernetes API at {host} answered {short_reason(error)}; "
+                            "check your credentials (kubectl auth whoami)") from error
+    return info.git_version
+
+
+def dgd_served_versions(api: client.ApiClient) -> list[str]:
+    """The versions of ``nvidia.com`` that serve ``dynamographdeployments`` (API discovery, which
+    every authenticated user may read). [] when the CRD is not installed."""
+    try:
+        group = call_api(client.ApisApi(api).get_api_versions)
+    except ApiException as error:
+        raise PlatformError(explain(error, "discover", "API groups")) from error
+    versions = [v.version for g in group.groups if g.name == DGD_GROUP for v in g.versions]
+    served = []
+    for version in versions:
+        resources = _discover(api, f"/apis/{DGD_GROUP}/{version}")
+        if any(r.get("name") == DGD_PLURAL for r in resources.get("resources", [])):
+            served.append(version)
+    return served
+
+
+def _discover(api: client.ApiClient, path: str) -> dict:
+    try:
+        data = call_api(api.call_api, path, "GET", auth_settings=["BearerToken"], response_type="object", header_params={"Accept": "application/json"},
+                        _return_http_data_only=True, _request_timeout=10)
+    except ApiException as error:
+        if error.status == 404:
+            return {}
+        raise PlatformError(explain(error, "discover", path)) from error
+    return data if isinstance(data, dict) else {}
+
+
+def require_dgd_version(served: list[str], wanted: str | None = None) -> None:
+    """The CRD is installed (and serves ``wanted`` when given); else say what to install."""
+    if not served:
+        raise PlatformError(f"the CRD {DGD_CRD} is not installed on this cluster: install the Dynamo platform "
+                            "(operator and CRDs) first, see the Dynamo docs; kubectl get crd | grep nvidia.com")
+    if wanted and wanted not in served:
+        raise PlatformError(f"the CRD {DGD_CRD} serves {', '.join(served)} but the spec is {DGD_GROUP}/{wanted}; "
+                            "upgrade the Dynamo operator or write the spec in a served version")
+
+
+def namespace_exists(api: client.ApiClient, namespace: str) -> bool | None:
+    """True/False, or None when the credentials may not read namespaces (a namespaced Role)."""
+    try:
+        call_api(client.CoreV1Api(api).read_namespace, namespace)
+        return True
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        if error.status == 403:
+            return None
+        raise PlatformError(explain(error, "get", f"namespace {namespace}")) from error
+
+
+def check_cluster(api: client.ApiClient, options: ClusterOptions, dgd_version: str | None = None) -> list[str]:
+    """Everything a run needs from the cluster before it creates anything; raise one
+    `PlatformError`/`SpecError` for the first thing missing. Returns notes for the log."""
+    check_namespace_allowed(options.namespace, options.allow_namespace)
+    notes = [f"Kubernetes {server_version(api)} at {api.configuration.host}"]
+    served = dgd_served_versions(api)
+    require_dgd_version(served, dgd_version)
+    notes.append(f"{DGD_CRD} serves {', '.join(served)}")
+    exists = namespace_exists(api, options.namespace)
+    if exists is False:
+        raise PlatformError(f"namespace {options.namespace!r} does not exist: kubectl create namespace "
+                            f"{options.namespace} (then apply deploy/rbac.yaml in it), or pick another with -D namespace=")
+    if exists is None:
+        notes.append(f"namespace {options.namespace}: not allowed to read namespaces; assuming it exists")
+    return notes
