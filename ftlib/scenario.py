@@ -145,13 +145,17 @@ class ScenarioContext:
     # -- loads ----------------------------------------------------------------------------
     def new_load_runner(self, name: str, config: LoadConfig):
         """A load runner (aiperf, or the built-in ``legacy`` client) aimed at the frontend."""
-        tokenizer = config.tokenizer or str(getattr(self.platform, "model_card", "") or self.spec.model_name)
+        tokenizer = config.tokenizer or self.platform.tokenizer_for(self.spec)
+        model = config.model_name or self.spec.model_name
+        output_dir = self.output_dir / "load" / name
+        remote = self.deployment.load_runner(name, config, self.client_type, model, tokenizer, output_dir)
+        if remote is not None:
+            return remote
         if self.client_type == "legacy":
             from ftlib.load.legacy import LegacyLoad as runner
         else:
             runner = AiperfLoad
-        return runner(name, config, self.deployment.frontend_url, config.model_name or self.spec.model_name,
-                      tokenizer, self.output_dir / "load" / name)
+        return runner(name, config, self.deployment.frontend_url, model, tokenizer, output_dir)
 
     def loads(self) -> list[StartLoad]:
         return [e for e in self.events if isinstance(e, StartLoad)]

@@ -16,6 +16,7 @@ from ftlib.events import DeletePod, StartLoad, TerminateProcess, Wait, WaitForRe
 from ftlib.load.config import LoadConfig
 from ftlib.load.results import LoadResults, RequestRecord
 from ftlib.platform.base import PodInfo, ProcessInfo, Timeline, TimelineEntry
+from ftlib.platform.local.resources import ProcessSampler
 from ftlib.reports import FaultToleranceReport, ResourceHistory
 from ftlib.reports.fault_tolerance import JSON_FILE, MARKDOWN_FILE, WHOLE_RUN, percentile
 from ftlib.reports.resources import HISTORY_FILE
@@ -257,19 +258,22 @@ def test_a_scenario_that_never_deployed_still_gets_a_report(tmp_path, records):
 # -- the resource history ----------------------------------------------------------------------
 
 class FakeDeployment:
-    """Pods whose processes are given local pids."""
+    """Pods whose processes are given local pids; sampled as the local platform does."""
 
-    def __init__(self, pods: dict[str, tuple[str, list[int]]]):
+    def __init__(self, pods: dict[str, tuple[str, list[int]]], figures: bool = True):
         self.pod_processes = pods
-        self.process_lookups = 0
+        self.figures = figures
+        self.sampler = ProcessSampler()
 
     def pods(self, service=None, include_deleted=False):
         return [PodInfo(name, svc, True, 0, "Running", 0) for name, (svc, _) in self.pod_processes.items()
                 if service in (None, svc)]
 
     def processes(self, pod):
-        self.process_lookups += 1
         return [ProcessInfo(pid, "cmd", i == 0) for i, pid in enumerate(self.pod_processes[pod][1])]
+
+    def sample_resources(self):
+        return self.sampler.sample(self) if self.figures else None
 
 
 @pytest.fixture
@@ -279,52 +283,6 @@ def sleeper():
     yield process
     process.kill()
     process.wait()
-
-
-def burn(seconds: float) -> None:
-    end = time.process_time() + seconds
-    while time.process_time() < end:
-        pass
-
-
-def test_resource_history_measures_cpu_and_memory_of_each_pods_processes(sleeper):
-    import os
-
-    deployment = FakeDeployment({"worker-a": ("decode", [os.getpid()]), "sleeper-b": ("decode", [sleeper.pid])})
-    history = ResourceHistory()
-
-    first = history.sample_once(deployment)  # a baseline: CPU % needs two readings
-    burn(0.2)
-    second = history.sample_once(deployment)
-
-    assert first == []
-    by_pod = {s.pod: s for s in second}
-    assert by_pod["worker-a"].cpu_percent > 10
-    assert by_pod["sleeper-b"].cpu_percent < 10
-    assert by_pod["sleeper-b"].rss_bytes > 20 * 2**20
-    assert by_pod["sleeper-b"].service == "decode" and by_pod["sleeper-b"].processes == 1
-
-
-def test_resource_history_looks_up_processes_only_every_few_seconds(sleeper):
-    deployment = FakeDeployment({"sleeper": ("decode", [sleeper.pid])})
-    history = ResourceHistory(discover_every=10.0)
-
-    for _ in range(5):
-        history.sample_once(deployment)
-
-    assert deployment.process_lookups == 1
-
-
-def test_resource_history_drops_a_process_that_ended_and_a_pod_that_is_gone(sleeper):
-    deployment = FakeDeployment({"sleeper": ("decode", [sleeper.pid])})
-    history = ResourceHistory()
-    history.sample_once(deployment)
-    sleeper.kill()
-    sleeper.wait()
-
-    assert history.sample_once(deployment) == []
-    del deployment.pod_processes["sleeper"]
-    assert history.sample_once(deployment) == [] and history._procs == {}
 
 
 def test_resource_history_samples_in_the_background_and_writes_json_when_stopped(tmp_path, sleeper):
@@ -344,8 +302,8 @@ def test_resource_history_samples_in_the_background_and_writes_json_when_stopped
     assert "| decode | sleeper |" in history.summary()
 
 
-def test_resource_history_is_empty_on_platforms_whose_pods_are_not_local(tmp_path):
-    ctx = SimpleNamespace(deployment=FakeDeployment({}), platform=SimpleNamespace(name="kubernetes"),
+def test_resource_history_is_empty_on_platforms_that_offer_no_figures(tmp_path):
+    ctx = SimpleNamespace(deployment=FakeDeployment({}, figures=False), platform=SimpleNamespace(name="kubernetes"),
                           output_dir=tmp_path)
     history = ResourceHistory(interval=0.05)
 
@@ -353,6 +311,7 @@ def test_resource_history_is_empty_on_platforms_whose_pods_are_not_local(tmp_pat
 
     assert history.stop(ctx) == [tmp_path / HISTORY_FILE]
     assert json.loads((tmp_path / HISTORY_FILE).read_text()) == []
+    assert history.unavailable
 
 
 # -- allure attachments and where results go -----------------------------------------------------

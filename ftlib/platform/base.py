@@ -41,6 +41,19 @@ class ProcessInfo:
 
 
 @dataclass(frozen=True)
+class ResourceSample:
+    """One pod at one moment: CPU % (100 = one core) over the last interval, and memory in use
+    (resident memory of its processes locally; the working set on kubernetes), summed per pod."""
+
+    ts_ns: int
+    pod: str
+    service: str
+    cpu_percent: float
+    rss_bytes: int
+    processes: int  # processes measured (local) or containers reported (kubernetes)
+
+
+@dataclass(frozen=True)
 class TimelineEntry:
     """Something the platform saw happen, on the wall clock aiperf uses (ns since the epoch)."""
 
@@ -158,11 +171,25 @@ class Deployment(ABC):
     def teardown(self) -> None:
         """Remove everything this deployment created. Safe to call more than once."""
 
+    def sample_resources(self) -> list[ResourceSample] | None:
+        """CPU and memory of every live pod now (pods without a baseline yet are left out), or
+        None when this platform has no resource figures at all."""
+        return None
+
+    def load_runner(self, name: str, config, client_type: str, model: str, tokenizer: str, output_dir: Path):
+        """A load runner that runs where this platform's pods run (e.g. a Kubernetes Job), or
+        None: the scenario then runs the load on this machine against `frontend_url`."""
+        return None
+
 
 class Platform(ABC):
     """Where deployments run."""
 
     name: str
+
+    def tokenizer_for(self, spec: DeploymentSpec) -> str:
+        """The tokenizer a load against ``spec`` uses: a name or a path valid where the load runs."""
+        return spec.model_name
 
     @abstractmethod
     def deploy(self, spec: DeploymentSpec, output_dir: Path) -> Deployment:

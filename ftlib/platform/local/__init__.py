@@ -18,6 +18,10 @@ class LocalPlatform(Platform):
     def __init__(self, model_card: Path | None = None):
         self.model_card = ensure_model_card(model_card)
 
+    def tokenizer_for(self, spec: DeploymentSpec) -> str:
+        """The model card the mocker workers serve (its tokenizer files are local)."""
+        return str(self.model_card)
+
     def deploy(self, spec: DeploymentSpec, output_dir: Path) -> LocalDeployment:
         return LocalDeployment(spec, output_dir, self.model_card)
 

@@ -29,6 +29,7 @@ from ftlib.platform.base import Deployment, PodInfo, ProcessInfo, Timeline
 from ftlib.platform.local.command import frontend_command, worker_command
 from ftlib.platform.local.pod import LocalPod
 from ftlib.platform.local.proxy import ServiceProxy
+from ftlib.platform.local.resources import ProcessSampler
 from ftlib.spec import DeploymentSpec, ServiceSpec
 
 TICK_SECONDS = 0.2
@@ -98,6 +99,7 @@ class LocalDeployment(Deployment):
         self._torn_down = False
         self._probe_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
         self._proxy = ServiceProxy(self._ready_frontend_ports)
+        self._sampler = ProcessSampler()
         self._supervisor = threading.Thread(target=self._run, name=f"supervisor-{spec.name}", daemon=True)
         _LIVE.add(self)
         self._supervisor.start()
@@ -177,6 +179,10 @@ class LocalDeployment(Deployment):
             command = target.declared_command if is_main else " ".join(proc.info["cmdline"] or [])
             found.append(ProcessInfo(proc.info["pid"], command, is_main, _STATE.get(proc.info["status"], "?")))
         return sorted(found, key=lambda p: p.pid)
+
+    def sample_resources(self) -> list:
+        """psutil over each live pod's process group (see `ProcessSampler`)."""
+        return self._sampler.sample(self)
 
     def signal_process(self, pod: str, pid: int, signal_name: str) -> None:
         if pid not in {p.pid for p in self.processes(pod)}:
