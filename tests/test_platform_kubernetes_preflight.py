@@ -1,0 +1,118 @@
+"""./run preflight against a Kubernetes API faked at the HTTP boundary (kmock on 127.0.0.1), and
+deploy/rbac.yaml kept equal to the one table of permissions the suite uses."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ftlib.platform.kubernetes import preflight as pf
+from ftlib.platform.kubernetes import retry
+from kube_ops_fake import KubeOpsFake, serve_dgd_crd, status_body, write_kubeconfig
+
+RBAC_YAML = Path(__file__).resolve().parents[1] / "deploy" / "rbac.yaml"
+SSAR = ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
+
+
+@pytest.fixture
+def fake(monkeypatch, tmp_path):
+    monkeypatch.setattr(retry, "FIRST_WAIT_SECONDS", 0.001)
+    server = KubeOpsFake()
+    monkeypatch.setenv("KUBECONFIG", write_kubeconfig(server, tmp_path / "kubeconfig"))
+    yield server
+    server.close()
+
+
+def review(denied=()):
+    """An SSAR endpoint allowing everything except (verb, resource[/subresource]) in ``denied``."""
+    def answer(seen):
+        attributes = seen.data["spec"]["resourceAttributes"]
+        resource = attributes["resource"] + (f"/{attributes['subresource']}" if attributes.get("subresource") else "")
+        allowed = (attributes["verb"], resource) not in denied
+        return 201, {**seen.data, "status": {"allowed": allowed, **({} if allowed else {"reason": ""})}}
+    return answer
+
+
+def healthy_cluster(fake, denied=(), crd_versions=("v1alpha1", "v1beta1")):
+    serve_dgd_crd(fake, crd_versions)
+    fake.routes[("GET", "/api/v1/namespaces/ft")] = (200, {"apiVersion": "v1", "kind": "Namespace",
+                                                           "metadata": {"name": "ft"}, "status": {"phase": "Active"}})
+    fake.routes[SSAR] = review(denied)
+    fake.routes[("GET", "/apis/storage.k8s.io/v1/storageclasses/nfs-rwx")] = (
+        200, {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "nfs-rwx"},
+              "provisioner": "nfs.csi.k8s.io", "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"})
+
+
+ARGS = ["-D", "platform=kubernetes", "-D", "namespace=ft", "-D", "storage_class=nfs-rwx"]
+
+
+def test_preflight_against_a_fake_api_with_everything_is_all_green(fake, capsys):
+    healthy_cluster(fake)
+    assert pf.main(ARGS) == 0
+    out = capsys.readouterr().out
+    assert "everything the suite needs is there" in out
+    assert "served versions: v1alpha1, v1beta1" in out
+    assert "nfs-rwx (nfs.csi.k8s.io) provisions ReadWriteMany" in out
+    asked = {(s.data["spec"]["resourceAttributes"]["verb"], s.data["spec"]["resourceAttributes"]["resource"],
+              s.data["spec"]["resourceAttributes"].get("subresource", ""), s.data["spec"]["resourceAttributes"]["group"],
+              s.data["spec"]["resourceAttributes"]["namespace"]) for s in fake.requests(*SSAR)}
+    wanted = {(verb, *(rule.resource.split("/") + [""])[:2], rule.group, "ft") for rule in pf.SUITE_RBAC
+              for verb in rule.verbs}
+    assert asked == wanted
+    assert all(s.data["kind"] == "SelfSubjectAccessReview" for s in fake.requests(*SSAR))
+
+
+def test_preflight_with_a_403_on_one_verb_names_it_and_points_at_rbac_yaml(fake, capsys):
+    healthy_cluster(fake, denied={("create", "pods/exec")})
+    assert pf.main(ARGS) == 1
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("rbac: create pods/exec"))
+    assert "MISSING" in line and "deploy/rbac.yaml" in line
+    assert "1 missing" in out
+    assert sum("MISSING" in line for line in out.splitlines()) == 1
+
+
+def test_preflight_against_a_fake_api_without_the_crd_fails(fake, capsys):
+    healthy_cluster(fake, crd_versions=())
+    assert pf.main(ARGS) == 1
+    out = capsys.readouterr().out
+    assert "CRD dynamographdeployments.nvidia.com" in out and "not installed" in out
+
+
+def test_preflight_refuses_a_read_write_once_storage_class(fake, capsys):
+    healthy_cluster(fake)
+    fake.routes[("GET", "/apis/storage.k8s.io/v1/storageclasses/gp3")] = (
+        200, {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "gp3"},
+              "provisioner": "ebs.csi.aws.com"})
+    assert pf.main(ARGS[:-1] + ["storage_class=gp3"]) == 1
+    assert "provisions ReadWriteOnce only" in capsys.readouterr().out
+
+
+def test_preflight_when_access_reviews_are_refused_says_it_could_not_ask(fake):
+    healthy_cluster(fake)
+    fake.routes[SSAR] = (403, status_body(403, "Forbidden", "selfsubjectaccessreviews is forbidden"))
+    rows = pf.access_rows(fake.api_client(), "ft")
+    assert {row.ok for row in rows} == {None} and "cannot ask" in rows[0].detail
+
+
+def test_preflight_without_a_kubeconfig_exits_non_zero(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    assert pf.main(["-D", "namespace=ft"]) == 1
+    assert "no kubeconfig" in capsys.readouterr().err
+
+
+def test_preflight_takes_the_behave_style_defines():
+    assert pf.parse_defines(["-D", "a=1", "-Db=2", "--define", "c=3", "--define=d=4"]) == \
+        {"a": "1", "b": "2", "c": "3", "d": "4"}
+    with pytest.raises(SystemExit):
+        pf.parse_defines(["--tags", "@x"])
+
+
+def test_rbac_yaml_holds_exactly_the_permissions_of_the_suite_table():
+    assert RBAC_YAML.read_text() == pf.rbac_yaml()
+    role, binding = list(yaml.safe_load_all(RBAC_YAML.read_text()))
+    assert role["kind"] == "Role" and binding["roleRef"]["name"] == role["metadata"]["name"]
+    in_yaml = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+               for v in rule["verbs"]}
+    in_table = {(rule.group, rule.resource, verb) for rule in pf.SUITE_RBAC for verb in rule.verbs}
+    assert in_yaml == in_table
