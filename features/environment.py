@@ -21,6 +21,7 @@ from ftlib.options import RunOptions
 from ftlib.scenario import fresh_directory, slug
 from ftlib.reports import FaultToleranceReport
 from ftlib.reports.allure_results import attach_scenario_evidence
+from ftlib.reports.timeline_picture import TimelinePicture
 
 REPORT_TAG = "report"
 
@@ -51,6 +52,7 @@ def before_scenario(context, scenario):
         scenario.skip("dry run: planned, nothing deployed")
         return
     context.ft = GherkinScenario(_unique_name(context, scenario.name), options, REPO_ROOT, execute=True)
+    context.ft.reports.append(TimelinePicture())  # every scenario with a load gets its picture
     if REPORT_TAG in scenario.effective_tags:
         context.ft.reports.append(FaultToleranceReport())
     context.ft_started = time.monotonic()

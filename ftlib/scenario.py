@@ -29,6 +29,7 @@ from ftlib.plan import validate_scenario
 from ftlib.platform import Deployment, Platform, get_platform
 from ftlib.reports.base import Monitor
 from ftlib.reports.resources import ResourceHistory
+from ftlib.reports.timeline_picture import TimelinePicture
 from ftlib.spec import DeploymentSpec
 
 log = logging.getLogger("ftlib.scenario")
@@ -252,6 +253,9 @@ def run_scenario(deployment_spec: DeploymentSpec, events: Iterable[Event], check
     finally:
         ctx.finish(aborted=aborted)
         log.info("scenario %s ran %.1f s", test_name, time.monotonic() - started)
+    reports = list(reports)
+    if not any(isinstance(report, TimelinePicture) for report in reports):
+        reports.append(TimelinePicture())  # every scenario with a load gets its picture
     for report in reports:
         report.generate(ctx)
     for check in checks:

@@ -7,5 +7,6 @@ deploy to teardown (`Monitor.start`/`stop`). Each class's docstring is its docum
 from ftlib.reports.base import Monitor, Report
 from ftlib.reports.fault_tolerance import FaultToleranceReport
 from ftlib.reports.resources import ResourceHistory
+from ftlib.reports.timeline_picture import TimelinePicture
 
-__all__ = ["Report", "Monitor", "FaultToleranceReport", "ResourceHistory"]
+__all__ = ["Report", "Monitor", "FaultToleranceReport", "ResourceHistory", "TimelinePicture"]
