@@ -100,6 +100,7 @@ def _wait_probe(core: client.CoreV1Api, batch: client.BatchV1Api, namespace: str
             why = reason or f"its pod failed; kubectl -n {namespace} logs job/{job}"
             raise PlatformError(f"the probe Job {job} that mounts the log PVC {pvc} failed: {why}")
         if time.monotonic() > deadline:
-            phase = call_api(core.read_namespaced_persistent_volume_claim, pvc, namespace).status.phase
+            claim = call_api(core.read_namespaced_persistent_volume_claim, pvc, namespace)
+            phase = claim.status.phase if claim.status else None
             raise PlatformError(not_bound_message(pvc, namespace, storage_class, f"PVC phase {phase}", timeout))
         time.sleep(1.0)
