@@ -5,7 +5,9 @@ semantics of a Kubernetes ReplicaSet and kubelet (replica count, container resta
 from __future__ import annotations
 
 import atexit
+import http.client
 import json
+import logging
 import os
 import random
 import re
@@ -16,10 +18,11 @@ import socket
 import tempfile
 import threading
 import time
-import urllib.request
+import traceback
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 import psutil
 import yaml
@@ -27,14 +30,20 @@ import yaml
 from ftlib.errors import PlatformError, TargetError
 from ftlib.platform.base import Deployment, PodInfo, ProcessInfo, Timeline
 from ftlib.platform.local.command import frontend_command, worker_command
+from ftlib.platform.local.netns import PodLauncher
 from ftlib.platform.local.pod import LocalPod
-from ftlib.platform.local.proxy import ServiceProxy
+from ftlib.platform.local.proxy import ServiceProxy, connect
 from ftlib.platform.local.resources import ProcessSampler
+from ftlib.process import spawn
 from ftlib.spec import DeploymentSpec, ServiceSpec
 
 TICK_SECONDS = 0.2
 PROBE_TIMEOUT = 0.5
 GRACE_SECONDS = 30.0  # terminationGracePeriodSeconds of a graceful delete
+TEARDOWN_GRACE_SECONDS = 5.0  # teardown: SIGTERM every pod, SIGKILL what still runs after this
+CRASH_LOOP_RESTARTS = 3  # restarts without becoming ready that fail wait_ready (CrashLoopBackOff)
+LOG_TAIL_LINES = 8
+log = logging.getLogger("ftlib.platform.local")
 MAX_SURGE = 1  # a rolling update runs at most this many pods above the replica count
 _LIVE: "weakref.WeakSet[LocalDeployment]" = weakref.WeakSet()
 
@@ -51,7 +60,7 @@ def port_range() -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def free_port() -> int:
+def free_port(make_socket: Callable[[], socket.socket] = socket.socket) -> int:
     """A free loopback port below the kernel's ephemeral range (see `port_range`).
 
     Dynamo 1.6.1 reads ``DYN_SYSTEM_PORT`` as a signed 16-bit number, so ports above 32767 make
@@ -60,7 +69,7 @@ def free_port() -> int:
     low, high = port_range()
     for _ in range(200):
         port = random.randint(low, high)
-        with socket.socket() as sock:
+        with make_socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
@@ -69,22 +78,51 @@ def free_port() -> int:
     raise PlatformError(f"found no free loopback port between {low} and {high}")
 
 
-def _http_get(url: str, timeout: float = PROBE_TIMEOUT) -> tuple[int, str]:
+class _PodConnection(http.client.HTTPConnection):
+    """HTTP to a pod's port on loopback, over a socket made in the pods' network."""
+
+    def __init__(self, port: int, make_socket: Callable[[], socket.socket], timeout: float):
+        super().__init__("127.0.0.1", port, timeout=timeout)
+        self._make_socket = make_socket
+
+    def connect(self) -> None:
+        self.sock = connect(self._make_socket, self.port, self.timeout)
+
+
+def http_get(port: int, path: str, make_socket: Callable[[], socket.socket] = socket.socket,
+             timeout: float = PROBE_TIMEOUT) -> tuple[int, str]:
+    """GET ``http://127.0.0.1:<port><path>``: (status, body), or (0, "") when it does not answer."""
+    connection = _PodConnection(port, make_socket, timeout)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read().decode(errors="replace")
-    except urllib.error.HTTPError as error:
-        return error.code, ""
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read().decode(errors="replace")
     except Exception:  # noqa: BLE001 - refused, reset, timeout: all mean "not ready"
         return 0, ""
+    finally:
+        connection.close()
+
+
+Command = Callable[[ServiceSpec, int], list[str]]  # (service, port) -> argv of a pod's container
 
 
 class LocalDeployment(Deployment):
-    def __init__(self, spec: DeploymentSpec, output_dir: Path, model_card: Path):
+    """``command``: what a pod of a service runs given its port (default: the frontend, or the
+    mocker for a worker, see `ftlib.platform.local.command`); tests give small stand-ins.
+    ``network_isolation``: auto, on or off (default ``FT_NETNS``, see `ftlib.platform.local.netns`).
+
+    If the supervisor thread dies, every call that acts or waits (`wait_ready`, `is_ready`, `pods`
+    of live pods, `delete_pod`, `update_service`, `processes`, `signal_process`) raises its error at
+    once; reading the record (logs, descriptions, pods with ``include_deleted``, evidence) and
+    `teardown` keep working."""
+
+    def __init__(self, spec: DeploymentSpec, output_dir: Path, model_card: Path, command: Command | None = None,
+                 network_isolation: str | None = None):
         self.spec = spec.copy()
         self.output_dir = Path(output_dir)
         self.model_card = model_card
         self.timeline = Timeline()
+        self._launcher = PodLauncher(spec.name, spawn, network_isolation)  # first: it may refuse the setting
         self.runtime_dir = Path(tempfile.mkdtemp(prefix=f"dynamo-ft-{spec.name}-"))
         self._pods: list[LocalPod] = []
         # Rolling updates: each service's current pod template revision, the revision and
@@ -97,8 +135,10 @@ class LocalDeployment(Deployment):
         self._stop = threading.Event()
         self._ready = False
         self._torn_down = False
+        self._failure = ""  # the supervisor's error and traceback summary, once it died
+        self._command = command or self._dynamo_command
         self._probe_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
-        self._proxy = ServiceProxy(self._ready_frontend_ports)
+        self._proxy = ServiceProxy(self._ready_frontend_ports, connect_socket=self._launcher.socket)
         self._sampler = ProcessSampler()
         self._supervisor = threading.Thread(target=self._run, name=f"supervisor-{spec.name}", daemon=True)
         _LIVE.add(self)
@@ -109,14 +149,27 @@ class LocalDeployment(Deployment):
     def frontend_url(self) -> str:
         return f"http://127.0.0.1:{self._proxy.port}"
 
+    @property
+    def network_isolated(self) -> bool:
+        """The pods run in a private network namespace holding only loopback."""
+        return self._launcher.isolated
+
     def is_ready(self) -> bool:
+        self._check_supervisor()
         return self._ready
 
     def wait_ready(self, timeout: float) -> float:
+        """Block until ready. Fails at once when the supervisor died or a pod is in a crash loop
+        (`CRASH_LOOP_RESTARTS` restarts without becoming ready), else after ``timeout``."""
         start = time.monotonic()
-        while not self._ready:
+        while not self.is_ready():
             if self._torn_down:
                 raise PlatformError(f"deployment {self.spec.name!r} was torn down while waiting for it")
+            looping = self._crash_looping()
+            if looping:
+                raise PlatformError(f"deployment {self.spec.name!r} will not become ready: pod {looping} restarted "
+                                    f"{CRASH_LOOP_RESTARTS} times without becoming ready (CrashLoopBackOff) after "
+                                    f"{time.monotonic() - start:.1f} s:\n" + self._not_ready_report())
             if time.monotonic() - start > timeout:
                 raise PlatformError(f"deployment {self.spec.name!r} was not ready within {timeout:g} s:\n"
                                     + self._not_ready_report())
@@ -124,6 +177,8 @@ class LocalDeployment(Deployment):
         return time.monotonic() - start
 
     def pods(self, service: str | None = None, include_deleted: bool = False) -> list[PodInfo]:
+        if not include_deleted:
+            self._check_supervisor()
         with self._lock:
             chosen = [p for p in self._pods if (service is None or p.service == service)
                       and (include_deleted or not p.deleted)]
@@ -132,6 +187,7 @@ class LocalDeployment(Deployment):
     def delete_pod(self, pod: str, force: bool = True, reason: str = "") -> None:
         """Force: SIGKILL now. Graceful: SIGTERM, SIGKILL after the grace period, in the
         background (the pod is gone from `pods` at once, its processes drain meanwhile)."""
+        self._check_supervisor()
         target = self._pod(pod)
         with self._lock:
             if target.deleted:
@@ -149,6 +205,7 @@ class LocalDeployment(Deployment):
                              daemon=True).start()
 
     def update_service(self, service: str, env: dict[str, str]) -> str:
+        self._check_supervisor()
         target = self.spec.get_service(service)
         with self._lock:
             if all(target.envs.get(name) == str(value) for name, value in env.items()):
@@ -164,6 +221,7 @@ class LocalDeployment(Deployment):
         return str(revision)
 
     def processes(self, pod: str) -> list[ProcessInfo]:
+        self._check_supervisor()
         target = self._pod(pod)
         process = target.process
         if process is None or process.poll() is not None:
@@ -198,7 +256,7 @@ class LocalDeployment(Deployment):
         target = self._pod(pod, include_deleted=True)
         if not target.alive or not target.port:
             return None
-        status, body = _http_get(f"http://127.0.0.1:{target.port}/metrics", timeout=2)
+        status, body = http_get(target.port, "/metrics", self._launcher.socket, timeout=2)
         return body if status == 200 else None
 
     def describe_pod(self, pod: str) -> dict:
@@ -238,26 +296,28 @@ class LocalDeployment(Deployment):
         (directory / "timeline.json").write_text(json.dumps(self.timeline.as_dicts(), indent=1))
 
     def teardown(self) -> None:
+        """Stop the supervisor and the proxy, SIGTERM every pod at once, SIGKILL what still runs
+        after `TEARDOWN_GRACE_SECONDS`, end the pod launcher and remove the runtime folder."""
         if self._torn_down:
             return
         self._torn_down = True
+        started = time.monotonic()
         self._stop.set()
         self._supervisor.join(timeout=10)
         self._proxy.close()
         with self._lock:
-            pods = list(self._pods)
+            pods = [p for p in self._pods if p.alive]
         for pod in pods:  # SIGTERM everyone first, then wait, so the grace periods overlap
-            if pod.process is not None and pod.process.poll() is None:
-                try:
-                    os.killpg(pod.process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 5
-        for pod in pods:
-            pod.stop(grace_seconds=max(0.0, deadline - time.monotonic()))
+            pod.terminate()
+        deadline = time.monotonic() + TEARDOWN_GRACE_SECONDS
+        killed = [pod.name for pod in pods if not pod.stop(grace_seconds=max(0.0, deadline - time.monotonic()))]
+        self._launcher.close()
         self._probe_pool.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
         _LIVE.discard(self)
+        log.info("deployment %s torn down in %.1f s: %d pods stopped by SIGTERM%s", self.spec.name,
+                 time.monotonic() - started, len(pods) - len(killed),
+                 f", SIGKILL after {TEARDOWN_GRACE_SECONDS:g} s: {', '.join(killed)}" if killed else "")
 
     # -- supervisor -----------------------------------------------------------------------
     def _run(self) -> None:
@@ -266,9 +326,10 @@ class LocalDeployment(Deployment):
                 self._reconcile()
                 self._probe()
                 self._stop.wait(TICK_SECONDS)
-        except Exception as error:  # noqa: BLE001 - surfaced through the timeline and wait_ready
+        except BaseException as error:  # noqa: BLE001 - surfaced through the timeline and every call
+            self._failure = f"{error!r}\n" + "".join(traceback.format_tb(error.__traceback__)[-4:]).rstrip()
             self.timeline.add("supervisor_failed", detail=repr(error))
-            raise
+            log.error("the supervisor of deployment %s died: %s", self.spec.name, self._failure)
 
     def _reconcile(self) -> None:
         for service in self.spec.services.values():
@@ -317,16 +378,18 @@ class LocalDeployment(Deployment):
         self.timeline.add("pod_created", pod.name, pod.service)
 
     def _start_container(self, pod: LocalPod, service: ServiceSpec) -> None:
-        pod.port = free_port()
+        pod.port = free_port(self._launcher.socket)
         env = self._environment(pod, service)
-        if service.is_frontend:
-            command = frontend_command(service, pod.port)
-        else:
-            command = worker_command(self.spec, service, self.model_card)
+        if not service.is_frontend:
             env.update(DYN_SYSTEM_HOST="127.0.0.1", DYN_SYSTEM_PORT=str(pod.port))
             env.setdefault("DYN_SYSTEM_USE_ENDPOINT_HEALTH_STATUS", '["generate"]')
         pod.declared_command = " ".join(service.declared_command_line)
-        pod.start(command.argv, env)
+        pod.start(self._command(service, pod.port), env, self._launcher.spawn)
+
+    def _dynamo_command(self, service: ServiceSpec, port: int) -> list[str]:
+        if service.is_frontend:
+            return frontend_command(service, port).argv
+        return worker_command(self.spec, service, self.model_card).argv
 
     def _environment(self, pod: LocalPod, service: ServiceSpec) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DYN_")}
@@ -345,6 +408,8 @@ class LocalDeployment(Deployment):
         for pod, ready in zip(pods, results):
             if ready != pod.ready and not pod.deleted:
                 pod.ready = ready
+                if ready:
+                    pod.restarts_since_ready = 0
                 self.timeline.add("pod_ready" if ready else "pod_unready", pod.name, pod.service)
         self._update_readiness()
 
@@ -365,11 +430,11 @@ class LocalDeployment(Deployment):
         if not pod.alive or not pod.port:
             return False
         if pod.service == self.spec.frontend.name:
-            status, body = _http_get(f"http://127.0.0.1:{pod.port}/v1/models")
+            status, body = http_get(pod.port, "/v1/models", self._launcher.socket)
             models = _json(body).get("data") if status == 200 else None
             return isinstance(models, list) and any(m.get("id") == self.spec.model_name for m in models
                                                     if isinstance(m, dict))
-        status, body = _http_get(f"http://127.0.0.1:{pod.port}/health")
+        status, body = http_get(pod.port, "/health", self._launcher.socket)
         return status == 200 and _json(body).get("status") == "ready"
 
     # -- helpers --------------------------------------------------------------------------
@@ -389,15 +454,33 @@ class LocalDeployment(Deployment):
         return PodInfo(pod.name, pod.service, pod.ready, pod.restart_count, pod.phase, pod.created_ns, pod.deleted,
                        str(self._revision_of(pod)))
 
+    def _check_supervisor(self) -> None:
+        """Raise the supervisor's error if it died: nothing keeps the pods any more."""
+        if self._failure:
+            raise PlatformError(f"the supervisor of deployment {self.spec.name!r} died; pods are no longer kept, "
+                                f"restarted or probed:\n{self._failure}")
+
+    def _crash_looping(self) -> str:
+        """The first pod that restarted `CRASH_LOOP_RESTARTS` times since it was last ready, or ""."""
+        with self._lock:
+            return next((p.name for p in self._pods if not p.deleted and p.restarts_since_ready >= CRASH_LOOP_RESTARTS), "")
+
     def _not_ready_report(self) -> str:
+        """Each unready pod: phase, restarts, exit codes, and the last lines of its current log and,
+        after a restart, of the previous container (where the cause usually is)."""
         lines = []
-        for info in self.pods():
-            if not info.ready:
-                tail = self.logs(info.name).splitlines()[-8:]
-                lines.append(f"  pod {info.name} ({info.service}) {info.phase}, restarts {info.restart_count}; last log lines:")
-                lines += [f"    | {line}" for line in tail]
+        with self._lock:
+            live = [p for p in self._pods if not p.deleted]
+        for pod in sorted((p for p in live if not p.ready), key=lambda p: p.name):
+            codes = f", exit codes {pod.exit_codes}" if pod.exit_codes else ""
+            lines.append(f"  pod {pod.name} ({pod.service}) {pod.phase}, restarts {pod.restart_count}{codes}")
+            for label, path in (("previous container", pod.previous_log_path), ("current container", pod.log_path)):
+                text = path.read_text(errors="replace") if path.exists() else ""
+                if text.strip():
+                    lines.append(f"    last lines of the {label}'s log ({path.name}):")
+                    lines += [f"    | {line}" for line in text.splitlines()[-LOG_TAIL_LINES:]]
         for service in self.spec.services.values():
-            count = len(self.pods(service.name))
+            count = sum(p.service == service.name for p in live)
             if count != service.replicas:
                 lines.append(f"  service {service.name}: {count} of {service.replicas} pods")
         return "\n".join(lines) or "  (every pod reports ready; the deployment flipped back)"

@@ -3,38 +3,15 @@ name, a log file per pod, a restart count and the logs of its terminated contain
 
 from __future__ import annotations
 
-import ctypes
-import os
 import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Run in the child before exec: new session, and SIGKILL if the supervising thread dies."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
-
-
-def spawn(argv: list[str], env: dict[str, str], log_path: Path, cwd: Path | None = None) -> subprocess.Popen:
-    """Start ``argv`` in its own session, output appended to ``log_path``."""
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
-
-
-def kill_group(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-    try:
-        os.killpg(process.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+from ftlib.process import kill_group, spawn  # noqa: F401 - spawn is this module's launcher too
 
 
 @dataclass
@@ -46,6 +23,7 @@ class LocalPod:
     process: subprocess.Popen | None = None
     port: int = 0
     restart_count: int = 0
+    restarts_since_ready: int = 0  # container restarts since the pod was last ready (crash loops)
     ready: bool = False
     deleted: bool = False
     deleted_ns: int | None = None
@@ -77,10 +55,11 @@ class LocalPod:
             return "Deleted"
         return "Running" if self.alive else "Pending"
 
-    def start(self, argv: list[str], env: dict[str, str]) -> None:
+    def start(self, argv: list[str], env: dict[str, str], launch: Callable[..., subprocess.Popen] = spawn) -> None:
+        """Start a container: ``launch(argv, env, log_path)`` (the deployment's pod launcher)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.argv = argv
-        self.process = spawn(argv, env, self.log_path)
+        self.process = launch(argv, env, self.log_path)
         self.container_started_ns = time.time_ns()
 
     def retire_container(self) -> int:
@@ -94,6 +73,7 @@ class LocalPod:
             previous.write(header + text)
         self.log_path.write_text("")
         self.restart_count += 1
+        self.restarts_since_ready += 1
         self.ready = False
         uptime = (time.time_ns() - self.container_started_ns) / 1e9
         backoff = 0.0 if uptime > 30 or self.restart_count == 1 else min(2 ** (self.restart_count - 2), 10)
@@ -101,19 +81,28 @@ class LocalPod:
         self.process = None
         return code
 
-    def stop(self, grace_seconds: float) -> None:
-        """Terminate every process of the pod: SIGTERM, then SIGKILL after the grace period."""
+    def terminate(self) -> None:
+        """SIGTERM the pod's process group if its main process still runs."""
+        if self.alive:
+            kill_group(self.process, signal.SIGTERM)
+
+    def stop(self, grace_seconds: float) -> bool:
+        """Terminate every process of the pod: SIGTERM, then SIGKILL after the grace period.
+        True when the main process ended within the grace period (or had already ended)."""
         process = self.process
         if process is None:
-            return
-        if grace_seconds > 0 and process.poll() is None:
+            return True
+        graceful = process.poll() is not None
+        if grace_seconds > 0 and not graceful:
             kill_group(process, signal.SIGTERM)
             try:
                 process.wait(timeout=grace_seconds)
+                graceful = True
             except subprocess.TimeoutExpired:
                 pass
-        kill_group(process, signal.SIGKILL)
+        kill_group(process, signal.SIGKILL)  # whatever the main process left behind in its group
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        return graceful

@@ -3,6 +3,10 @@
 Each new client connection goes to the next ready backend (round robin). When no backend is
 ready the connection is closed at once, as a Service without endpoints refuses it. When a
 backend dies, the connections it carried are cut, as they would be in a cluster.
+
+The proxy listens on this machine's loopback; it reaches the backends through sockets made by
+``connect_socket`` (by default plain ones), so the pods may live in a network namespace of their
+own (see `ftlib.platform.local.netns`).
 """
 
 from __future__ import annotations
@@ -13,9 +17,23 @@ import threading
 from typing import Callable
 
 
+def connect(make_socket: Callable[[], socket.socket], port: int, timeout: float) -> socket.socket:
+    """A socket from ``make_socket`` connected to ``127.0.0.1:port`` (closed again on failure)."""
+    sock = make_socket()
+    try:
+        sock.settimeout(timeout)
+        sock.connect(("127.0.0.1", port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class ServiceProxy:
-    def __init__(self, backends: Callable[[], list[int]], host: str = "127.0.0.1"):
+    def __init__(self, backends: Callable[[], list[int]], host: str = "127.0.0.1",
+                 connect_socket: Callable[[], socket.socket] = socket.socket):
         self._backends = backends
+        self._connect_socket = connect_socket
         self._listener = socket.create_server((host, 0))
         self._listener.settimeout(0.2)
         self.host, self.port = self._listener.getsockname()[:2]
@@ -42,7 +60,7 @@ class ServiceProxy:
         if ports:
             port = ports[next(self._counter) % len(ports)]
             try:
-                upstream = socket.create_connection(("127.0.0.1", port), timeout=2)
+                upstream = connect(self._connect_socket, port, timeout=2)
                 upstream.settimeout(None)
             except OSError:
                 upstream = None

@@ -1,0 +1,228 @@
+"""ftlib.platform.local.deployment: the supervisor's Kubernetes semantics, with small stand-in
+processes (tests/standin_pod.py, an HTTP server in place of Dynamo) so each test takes seconds.
+
+The stand-ins are real processes started the way pods are (pod launcher, process group, private
+network namespace where the machine allows it); only what runs inside the pod is not Dynamo.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ftlib.errors import PlatformError
+from ftlib.platform.local.deployment import LocalDeployment
+from ftlib.spec import ServiceSpec, get_deployment_spec
+
+STANDIN = Path(__file__).resolve().parent / "standin_pod.py"
+MODEL = "Qwen/Qwen3-0.6B"
+
+
+def standin(behaviours: dict[str, str] | None = None):
+    """A pod command: the stand-in serving, or behaving as ``behaviours[service]`` says."""
+    def command(service: ServiceSpec, port: int) -> list[str]:
+        behaviour = (behaviours or {}).get(service.name, "serve")
+        return [sys.executable, str(STANDIN), str(port), MODEL, behaviour]
+    return command
+
+
+@pytest.fixture
+def deploy(tmp_path):
+    made: list[LocalDeployment] = []
+
+    def make(command=None, workers: int = 1, **options) -> LocalDeployment:
+        spec = get_deployment_spec("mocker", "agg", workers)
+        deployment = LocalDeployment(spec, tmp_path / "out", tmp_path / "card", command=command or standin(), **options)
+        made.append(deployment)
+        return deployment
+
+    yield make
+    for deployment in made:
+        deployment.teardown()
+
+
+def kinds(deployment: LocalDeployment, pod: str = "") -> list[str]:
+    return [e.kind for e in deployment.timeline.entries if not pod or e.pod == pod]
+
+
+def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout} s")
+        time.sleep(0.05)
+
+
+def test_a_deployment_becomes_ready_and_its_readiness_flips_on_the_timeline(deploy):
+    deployment = deploy()
+    deployment.wait_ready(20)
+    worker = deployment.pods("decode")[0]
+    assert kinds(deployment, worker.name)[:2] == ["pod_created", "pod_ready"]
+    assert "deployment_ready" in kinds(deployment)
+    deployment.signal_process(worker.name, deployment.processes(worker.name)[0].pid, "SIGKILL")
+    wait_until(lambda: kinds(deployment)[-1] == "deployment_ready" and kinds(deployment).count("deployment_ready") == 2)
+    after = kinds(deployment)[kinds(deployment).index("deployment_ready") + 1:]
+    assert after[0] in ("pod_unready", "container_died") and "deployment_unready" in after
+
+
+def test_a_killed_container_is_restarted_counted_and_its_log_kept_as_previous(deploy):
+    deployment = deploy()
+    deployment.wait_ready(20)
+    worker = deployment.pods("decode")[0].name
+    first_pid = deployment.processes(worker)[0].pid
+    deployment.signal_process(worker, first_pid, "SIGKILL")
+    wait_until(lambda: "container_restarted" in kinds(deployment, worker))
+    deployment.wait_ready(20)
+    info = deployment.pods("decode")[0]
+    assert (info.name, info.restart_count) == (worker, 1)
+    assert deployment.processes(worker)[0].pid != first_pid
+    previous = deployment.logs(worker, previous=True)
+    assert "exited with code -9" in previous and "standin ready" in previous
+    assert "container_died" in kinds(deployment, worker) and "container_restarted" in kinds(deployment, worker)
+
+
+def test_a_deleted_pod_is_replaced_by_a_new_one(deploy):
+    deployment = deploy()
+    deployment.wait_ready(20)
+    old = deployment.pods("decode")[0].name
+    deployment.delete_pod(old, force=True)
+    wait_until(lambda: kinds(deployment).count("pod_created") == 3)
+    deployment.wait_ready(20)
+    new = deployment.pods("decode")
+    assert len(new) == 1 and new[0].name != old and new[0].restart_count == 0
+    assert [p.name for p in deployment.pods("decode", include_deleted=True) if p.deleted] == [old]
+
+
+def test_the_proxy_refuses_connections_while_no_frontend_is_ready_and_forwards_when_one_is(deploy):
+    deployment = deploy()
+    host, port = deployment.frontend_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=2) as early:
+        assert early.recv(100) == b""  # closed at once, unanswered: a Service without endpoints
+    deployment.wait_ready(20)
+    with socket.create_connection((host, int(port)), timeout=2) as client:
+        client.sendall(b"GET /v1/models HTTP/1.0\r\n\r\n")
+        answer = b"".join(iter(lambda: client.recv(4096), b""))
+    assert answer.startswith(b"HTTP/1.0 200") and MODEL.encode() in answer
+
+
+def test_a_container_restarting_in_a_loop_fails_the_wait_at_once_with_the_previous_log(deploy):
+    deployment = deploy(standin({"decode": "crash"}))
+    started = time.monotonic()
+    with pytest.raises(PlatformError) as failure:
+        deployment.wait_ready(300)
+    assert time.monotonic() - started < 30
+    message = str(failure.value)
+    assert "CrashLoopBackOff" in message and "restarted 3 times" in message
+    assert "Unknown arguments specified: --bogus" in message and "previous container" in message
+
+
+def test_a_dead_supervisor_fails_every_wait_and_action_at_once(deploy):
+    calls = []
+
+    def command(service: ServiceSpec, port: int) -> list[str]:
+        calls.append(service.name)
+        if len(calls) > 1:
+            raise RuntimeError("the command of the second pod could not be built")
+        return standin()(service, port)
+
+    deployment = deploy(command)
+    started = time.monotonic()
+    with pytest.raises(PlatformError) as failure:
+        deployment.wait_ready(300)
+    assert time.monotonic() - started < 5
+    assert "supervisor" in str(failure.value) and "could not be built" in str(failure.value)
+    assert "_start_container" in str(failure.value)  # the traceback summary names where it died
+    for action in (deployment.is_ready, deployment.pods, lambda: deployment.delete_pod("any"),
+                   lambda: deployment.update_service("decode", {"A": "1"})):
+        with pytest.raises(PlatformError, match="supervisor"):
+            action()
+    assert deployment.pods(include_deleted=True)  # the record stays readable for evidence
+
+
+def test_teardown_sends_sigterm_first_and_leaves_no_process(deploy):
+    deployment = deploy()
+    deployment.wait_ready(20)
+    pods = deployment.pods()
+    pids = [p.pid for pod in pods for p in deployment.processes(pod.name)]
+    started = time.monotonic()
+    deployment.teardown()
+    assert time.monotonic() - started < 5
+    for pod in pods:
+        assert "standin got SIGTERM" in deployment.logs(pod.name)
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    assert not deployment.runtime_dir.exists()
+
+
+def test_pods_survive_the_end_of_the_thread_that_created_the_deployment(deploy):
+    import threading
+
+    made = []
+    thread = threading.Thread(target=lambda: made.append(deploy()))
+    thread.start()
+    thread.join()
+    deployment = made[0]
+    deployment.wait_ready(20)
+    time.sleep(0.5)
+    assert deployment.is_ready() and all(p.restart_count == 0 for p in deployment.pods())
+
+
+def test_a_pod_that_ignores_sigterm_is_killed_after_the_teardown_grace(deploy, monkeypatch):
+    import ftlib.platform.local.deployment as module
+
+    monkeypatch.setattr(module, "TEARDOWN_GRACE_SECONDS", 1.0)
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"
+    deployment = deploy(lambda service, port: [sys.executable, "-c", stubborn])
+    wait_until(lambda: all(deployment.processes(p.name) for p in deployment.pods()) and len(deployment.pods()) == 2)
+    process = next(p for p in deployment._pods if p.service == "decode").process
+    started = time.monotonic()
+    deployment.teardown()
+    assert 0.9 < time.monotonic() - started < 4
+    assert process.returncode == -signal.SIGKILL
+
+
+def listeners_outside_loopback(pids: set[int]) -> list[str]:
+    """``ss -ltnp`` lines of this machine's network where one of ``pids`` listens beyond loopback."""
+    lines = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout.splitlines()
+    return [line for line in lines if any(f"pid={pid}," in line for pid in pids)
+            and not (line.split()[3].startswith("127.") or line.split()[3].startswith("[::1]"))]
+
+
+def test_pods_run_in_a_private_network_holding_only_loopback_and_are_reached_through_the_proxy(deploy):
+    deployment = deploy()
+    if not deployment.network_isolated:
+        pytest.skip("this machine allows no private network namespace (run as root)")
+    deployment.wait_ready(20)
+    pods = {pod.name: deployment.processes(pod.name)[0].pid for pod in deployment.pods()}
+    for pid in pods.values():
+        assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+        interfaces = [line.split(":")[0].strip() for line in Path(f"/proc/{pid}/net/dev").read_text().splitlines()[2:]]
+        assert interfaces == ["lo"]
+    # the stand-ins bind 0.0.0.0 as Dynamo's publishers do: nothing of it shows on this machine's network
+    assert listeners_outside_loopback(set(pods.values())) == []
+    worker = deployment._pod(deployment.pods("decode")[0].name)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", worker.port), timeout=1).close()
+    assert deployment.metrics(worker.name) == "standin_up 1\n"
+
+
+def test_without_network_isolation_pods_share_this_machines_loopback(deploy):
+    deployment = deploy(network_isolation="off")
+    deployment.wait_ready(20)
+    worker = deployment._pod(deployment.pods("decode")[0].name)
+    assert not deployment.network_isolated
+    socket.create_connection(("127.0.0.1", worker.port), timeout=1).close()
+    assert listeners_outside_loopback({worker.process.pid})  # the stand-in's 0.0.0.0 listener is visible
+
+
+def test_an_unknown_network_isolation_setting_is_refused_before_anything_starts(tmp_path, monkeypatch):
+    monkeypatch.setenv("FT_NETNS", "maybe")
+    with pytest.raises(PlatformError, match="FT_NETNS must be one of auto, on, off"):
+        LocalDeployment(get_deployment_spec("mocker", "agg", 1), tmp_path, tmp_path, command=standin())
