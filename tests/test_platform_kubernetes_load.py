@@ -250,3 +250,26 @@ def test_a_load_job_whose_image_cannot_be_pulled_fails_at_once_with_the_reason(f
     with pytest.raises(PlatformError, match=r"will not start: container load is ImagePullBackOff: Back-off pulling"):
         load.start()
     assert [s.path for s in fake.requests("DELETE")] == [f"/apis/batch/v1/namespaces/ft/jobs/{load.job}"]
+
+
+def test_the_legacy_client_in_the_wrapper_sends_until_sigint_and_leaves_countable_records(tmp_path):
+    from test_load_legacy import FakeFrontend
+
+    frontend = FakeFrontend()
+    config = LoadConfig(concurrency=2, duration_seconds=30, output_tokens_mean=8, input_tokens_mean=8)
+    argv = load_argv("legacy", "default", config, frontend.url, "tiny", "unused")
+    argv = [sys.executable] + argv[1:-1] + [str(tmp_path / "aiperf")]
+    wrapper = subprocess.Popen([sys.executable, "-c", load_job.WRAPPER, str(tmp_path), *argv],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        lines = iter(wrapper.stdout.readline, "")
+        assert any(line.strip() == load_job.LEGACY_STARTED for line in lines)
+        time.sleep(0.5)
+        wrapper.send_signal(signal.SIGINT)
+        assert any(line.strip() == f"{DONE_MARKER} 0" for line in lines)
+    finally:
+        wrapper.kill()
+        wrapper.wait()
+        frontend.close()
+    results = load_job.LoadResults.from_aiperf_dir("default", tmp_path / "aiperf", 8, True, stopped_early=True)
+    assert results.total > 0 and results.failed == 0 and results.was_cancelled
