@@ -17,6 +17,7 @@ from pathlib import Path
 from behave.model_core import Status
 
 from ftlib.bdd import GherkinScenario
+from ftlib.errors import SpecError
 from ftlib.options import RunOptions
 from ftlib.scenario import fresh_directory, slug
 from ftlib.reports import FaultToleranceReport
@@ -46,7 +47,10 @@ def before_scenario(context, scenario):
     options = context.ft_options
     context.ft = GherkinScenario(scenario.name, options, REPO_ROOT, execute=False)
     if not _plan(context, scenario):
-        return  # an undefined step: behave reports it and fails the scenario
+        # an undefined step: behave reports it and fails the scenario; the steps before it run
+        # against a fresh planner, so they neither deploy nor complain about the plan pass
+        context.ft = GherkinScenario(scenario.name, options, REPO_ROOT, execute=False)
+        return
     if options.dry_run:
         print(f"\nPLAN {scenario.name}\n{context.ft.describe_plan()}", file=sys.__stdout__, flush=True)
         scenario.skip("dry run: planned, nothing deployed")
@@ -73,15 +77,20 @@ def _unique_name(context, name: str) -> str:
 
 
 def _plan(context, scenario) -> bool:
-    """Run every step of the scenario against a planning-only GherkinScenario."""
+    """Run every step of the scenario against a planning-only GherkinScenario; False (and
+    nothing run) if a step is undefined. A plan error names the step it comes from."""
     registry = context._runner.step_registry
-    for step in scenario.all_steps:
-        match = registry.find_match(step)
-        if match is None:
-            return False
+    steps = list(scenario.all_steps)
+    matches = [registry.find_match(step) for step in steps]
+    if None in matches:
+        return False
+    for step, match in zip(steps, matches):
         context._set_root_attribute("table", step.table)  # as behave itself does before a step
         context._set_root_attribute("text", step.text)
-        match.run(context)
+        try:
+            match.run(context)
+        except SpecError as error:
+            raise SpecError(f"{step.location}, '{step.keyword} {step.name}': {error}") from None
     return True
 
 

@@ -49,6 +49,7 @@ class GherkinScenario:
     ctx: ScenarioContext | None = None
     plan: list[str] = field(default_factory=list)
     validator: PlanValidator = field(default_factory=PlanValidator)
+    applied_by: str | None = None  # the first step after which the spec can no longer change
     reports: list[Report] = field(default_factory=list)
 
     @property
@@ -62,7 +63,10 @@ class GherkinScenario:
             raise SpecError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
         if topology not in TOPOLOGIES:
             raise SpecError(f"unknown topology {topology!r}; allowed: {', '.join(TOPOLOGIES)}")
-        self._set_spec(get_deployment_spec(backend, topology, 1 if replicas is None else replicas))
+        spec = get_deployment_spec(backend, topology, 1 if replicas is None else replicas)
+        for worker in spec.workers:
+            self.validator.require_replicas(worker)
+        self._set_spec(spec)
 
     def use_file(self, path: str) -> None:
         file = Path(path)
@@ -77,17 +81,32 @@ class GherkinScenario:
         self.plan.append(f"deployment {spec.describe()} from {spec.source}")
 
     def edit(self) -> DeploymentSpec:
-        """The spec, for a Given step to change; an error once the deployment is applied."""
+        """The spec, for a Given step to change; an error once a step has applied it (in the
+        plan too, so a Given step after a When step fails before anything is deployed)."""
+        spec = self.deployment_spec()
+        if self.applied_by is not None:
+            raise SpecError(f"Given steps must come before the first When or Then step, and this one comes after "
+                            f"the step that applies the deployment ({self.applied_by}): move it up")
+        return spec
+
+    def deployment_spec(self) -> DeploymentSpec:
+        """The spec; an error if no Given step chose a deployment yet."""
         if self.spec is None:
             raise SpecError("no deployment yet: start the scenario with 'Given a {backend} {topology} deployment' "
                             "or 'Given the deployment \"{path}\"'")
-        if self.ctx is not None and self.ctx.deployment is not None:
-            raise SpecError("the deployment is already applied; put Given steps before the first When step")
         return self.spec
+
+    def _apply(self, step: str) -> DeploymentSpec:
+        """The spec as it will be deployed: from now on Given steps can no longer change it."""
+        spec = self.deployment_spec()
+        self.validator.require_deployable(spec)
+        self.applied_by = self.applied_by or step
+        return spec
 
     def set_replicas(self, service: str, replicas: int) -> None:
         target = self.edit().resolve_service(service)
         target.replicas = replicas
+        self.validator.require_replicas(target)
         self.plan.append(f"{target.name}: {replicas} replicas")
 
     def set_env(self, service: str, name: str, value: str) -> None:
@@ -111,6 +130,7 @@ class GherkinScenario:
 
     def make_ready(self) -> None:
         self.edit()
+        self._apply("the deployment is ready")
         self.plan.append("deploy and wait until ready")
         if self.execute:
             self._context().deploy()
@@ -124,7 +144,7 @@ class GherkinScenario:
         return event
 
     def check(self, check: Check) -> None:
-        targets = self.validator.check(self.edit() if self.ctx is None else self.spec, check)
+        targets = self.validator.check(self._apply(check.description), check)
         self.plan.append(f"then: {check.description}{targets}")
         if self.execute:
             self._context().check(check)
@@ -156,8 +176,7 @@ class GherkinScenario:
         return written, problems
 
     def _validate_event(self, event: Event) -> str:
-        spec = self.edit() if self.ctx is None or self.ctx.deployment is None else self.spec
-        return self.validator.event(spec, event)
+        return self.validator.event(self._apply(event.description), event)
 
     def _context(self) -> ScenarioContext:
         if self.ctx is None:

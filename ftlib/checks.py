@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from ftlib import validate
 from ftlib.errors import SpecError
+from ftlib.events.base import started_faults
 from ftlib.events.logs import compile_pattern, first_match, plain
 from ftlib.events.time import ready_again_ns, recovery_point
 from ftlib.load.results import RECORDS_FILE, LoadResults
@@ -23,14 +24,30 @@ from ftlib.verdicts import Verdict, raise_if_failed
 
 if TYPE_CHECKING:
     from ftlib.events.base import Event
+    from ftlib.plan import PlanValidator
     from ftlib.scenario import ScenarioContext
+    from ftlib.spec import DeploymentSpec
 
 log = logging.getLogger("ftlib.checks")
 
 
 class Check(ABC):
     """Base class: `judge` returns the check's `Verdict`; `validate` raises `CheckFailed` when
-    it failed. ``expected`` is the requirement in short (``errors ≤ 35``), known before the run."""
+    it failed. ``expected`` is the requirement in short (``errors ≤ 35``), known before the run.
+
+    Before anything is deployed, the plan (`ftlib.plan.PlanValidator`) resolves every service
+    `target_services` names, requires a fault step before a check that ``needs_fault``, and calls `plan`
+    for the rest. Every check declares its target services.
+    """
+
+    needs_fault: ClassVar[bool] = False
+
+    @abstractmethod
+    def target_services(self) -> list[str]:
+        """The services the check reads, as the scenario names them; [] for none."""
+
+    def plan(self, validator: "PlanValidator", spec: "DeploymentSpec") -> None:
+        """Check this check against ``spec`` and the steps before it; raise `SpecError`."""
 
     @abstractmethod
     def judge(self, ctx: "ScenarioContext") -> Verdict: ...
@@ -61,6 +78,12 @@ class LoadCheck(Check, ABC):
     """A check on the results of one named load."""
 
     name: str = field(default="default", kw_only=True)
+
+    def target_services(self) -> list[str]:
+        return []
+
+    def plan(self, validator: "PlanValidator", spec: "DeploymentSpec") -> None:
+        validator.require_load(self.name)
 
     def results(self, ctx: "ScenarioContext") -> LoadResults:
         return ctx.load_results(self.name)
@@ -196,6 +219,9 @@ class LogCheck(Check, ABC):
     def __post_init__(self) -> None:
         self._regex = compile_pattern(self.pattern)
 
+    def target_services(self) -> list[str]:
+        return [self.service]
+
     def logs(self, ctx: "ScenarioContext") -> tuple[str, dict[str, str]]:
         """The service's name and its logs (every pod, deleted ones and previous containers too)."""
         service = ctx.spec.resolve_service(self.service).name
@@ -277,7 +303,7 @@ class SuccessRate(LoadCheck):
 
 
 def _faults(ctx: "ScenarioContext") -> list["Event"]:
-    faults = [e for e in ctx.events if e.is_fault and e.started_ns is not None]
+    faults = started_faults(ctx.events)
     if not faults:
         raise SpecError("no fault was injected in this scenario, so there is nothing to measure from; "
                         "inject one with a fault step (a pod deleted, a process killed…) before this check")
@@ -307,6 +333,9 @@ class RecoveredWithin(Check):
 
     def __post_init__(self) -> None:
         self.seconds = validate.seconds(self.seconds, "a recovery time")
+
+    def target_services(self) -> list[str]:
+        return []
 
     def judge(self, ctx: "ScenarioContext") -> Verdict:
         fault = _faults(ctx)[-1]

@@ -1,67 +1,146 @@
 """Validating a scenario before anything is deployed.
 
-`PlanValidator` takes a scenario's events and checks in order and raises `SpecError` for
-what would fail at run time for reasons knowable in advance: a service no role word or name
-resolves, a load referred to before it was started, a check that measures from a fault with
-no fault before it. behave's plan pass feeds it step by step; `run_scenario` feeds it the
-whole scenario.
+`PlanValidator` takes a scenario's events and checks in order and raises `SpecError` for what
+would fail at run time for reasons knowable in advance. It knows no concrete event or check:
+each one declares its services (``target_services()``), whether it needs a fault before it
+(``needs_fault``), whether it is one (``is_fault``), and checks the rest itself in its
+``plan(validator, spec)`` hook, with the validator's rules below (loads started, running or
+ended; process names against the declared command lines; a deployable spec). behave's plan pass
+feeds it step by step; `run_scenario` feeds it the whole scenario.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ftlib.checks import Check, LoadCheck
 from ftlib.errors import SpecError
-from ftlib.events.base import Event
-from ftlib.events.load import StartLoad, StopLoad, WaitForLoadCompletion
-from ftlib.spec import DeploymentSpec
+from ftlib.validate import MAX_REPLICAS
+
+if TYPE_CHECKING:
+    from ftlib.checks import Check
+    from ftlib.events.base import Event
+    from ftlib.spec import DeploymentSpec, ServiceSpec
+
+RUNNING = "running"
+FAULT_EXAMPLES = "a pod deleted, a process killed, frozen, rolling-upgraded…"
 
 
-def resolve_targets(spec: DeploymentSpec, item: object) -> str:
-    """Every service an event or check names (``services`` list or ``service``) must resolve.
-    Returns how role words resolved (`` [decode worker -> VllmDecodeWorker]``) for a plan."""
-    words = list(getattr(item, "services", None) or [])
-    if getattr(item, "service", None):
-        words.append(item.service)
-    resolved = [(word, spec.resolve_service(word).name) for word in words]
+def resolve_targets(spec: "DeploymentSpec", item: "Event | Check") -> str:
+    """Every service an event or check names (its ``target_services()``) must resolve to exactly one
+    service. Returns how role words resolved (`` [decode worker -> VllmDecodeWorker]``) for a plan."""
+    resolved = [(word, spec.resolve_service(word).name) for word in item.target_services()]
     shown = [f"{word} -> {name}" for word, name in resolved if word != name]
     return f" [{', '.join(shown)}]" if shown else ""
 
 
+def _command_line(service: "ServiceSpec") -> str:
+    return " ".join(service.declared_command_line)
+
+
 @dataclass
 class PlanValidator:
-    """Checks events and checks in scenario order against a spec."""
+    """Checks events and checks in scenario order against a spec.
 
-    started_loads: list[str] = field(default_factory=list)
-    faults: int = 0
+    ``loads`` maps each load started so far to its state: ``running``, or why it has ended.
+    """
 
-    def event(self, spec: DeploymentSpec, event: Event) -> str:
+    loads: dict[str, str] = field(default_factory=dict)
+    faults: list[str] = field(default_factory=list)
+    deployable: bool = False
+
+    def event(self, spec: "DeploymentSpec", event: "Event") -> str:
+        self.require_deployable(spec)
         targets = resolve_targets(spec, event)
-        if isinstance(event, (StopLoad, WaitForLoadCompletion)):
-            self.require_load(event.name)
-        if isinstance(event, StartLoad):
-            self.started_loads.append(event.name)
-        self.faults += bool(event.is_fault)
+        if event.needs_fault:
+            self.require_fault(event.description)
+        event.plan(self, spec)
+        if event.is_fault:
+            self.faults.append(event.description)
         return targets
 
-    def check(self, spec: DeploymentSpec, check: Check) -> str:
-        if isinstance(check, LoadCheck):
-            self.require_load(check.name)
-        if getattr(check, "needs_fault", False) and not self.faults:
-            raise SpecError(f"'{check.description}' measures from a fault, but no fault step comes before it; "
-                            "inject one first (a pod deleted, a process killed, frozen, rolling-upgraded…)")
-        return resolve_targets(spec, check)
+    def check(self, spec: "DeploymentSpec", check: "Check") -> str:
+        targets = resolve_targets(spec, check)
+        if check.needs_fault:
+            self.require_fault(check.description)
+        check.plan(self, spec)
+        for name, state in self.loads.items():  # a Then step lets every running load run to its end
+            if state == RUNNING:
+                self.loads[name] = f"completed at an earlier Then step, which waits for every load ({check.description})"
+        return targets
 
-    def require_load(self, name: str) -> None:
-        if name not in self.started_loads:
-            known = ", ".join(dict.fromkeys(self.started_loads)) or "none started"
+    # -- the rules events and checks apply in their plan hooks -----------------------------
+    def require_deployable(self, spec: "DeploymentSpec") -> None:
+        """Every frontend and worker service needs a replica: with no worker the frontend never
+        lists the model, so the deployment could never be ready."""
+        if self.deployable:
+            return
+        for service in [spec.frontend, *spec.workers]:
+            self.require_replicas(service)
+        self.deployable = True
+
+    @staticmethod
+    def require_replicas(service: "ServiceSpec") -> None:
+        if service.replicas < 1 and (service.is_frontend or service.is_worker):
+            raise SpecError(f"service {service.name} ({service.role}) has 0 replicas, so the deployment could never "
+                            f"be ready (the frontend lists the model only once a worker serves it); give every "
+                            f"frontend and worker service 1 to {MAX_REPLICAS} replicas")
+
+    def require_fault(self, description: str) -> None:
+        if not self.faults:
+            raise SpecError(f"this step ({description}) measures from a fault, but no fault step comes before it; "
+                            f"inject one first ({FAULT_EXAMPLES})")
+
+    def require_load(self, name: str) -> str:
+        """The state of load ``name``; an error if no load of that name was started before."""
+        if name not in self.loads:
+            known = ", ".join(self.loads) or "none started"
             raise SpecError(f"no load named {name!r} was started before this step; loads: {known}")
+        return self.loads[name]
+
+    def start_load(self, name: str) -> None:
+        if name in self.loads:
+            raise SpecError(f"a load named {name!r} was already started in this scenario; give each load its own "
+                            f"name, for example: When a load \"{name}-2\" of 100 requests at concurrency 4 is started")
+        self.loads[name] = RUNNING
+
+    def end_load(self, name: str, verb: str, step: str) -> None:
+        """Load ``name`` ends with this step (``verb``: ``stop`` or ``wait for``): it must be running."""
+        state = self.require_load(name)
+        if state != RUNNING:
+            raise SpecError(f"load {name!r} has already {state}, so there is nothing left to {verb}; a load can be "
+                            "stopped or waited for only while it runs: remove this step or move it before that one")
+        self.loads[name] = f"{'been stopped' if verb == 'stop' else 'completed'} at an earlier step ({step})"
+
+    def require_process(self, spec: "DeploymentSpec", words: list[str], process_name: str) -> None:
+        """``process_name`` must be part of the declared command line of every service named: that
+        is what every platform matches processes against."""
+        for word in words:
+            service = spec.resolve_service(word)
+            line = _command_line(service)
+            if not service.declared_command_line or process_name in line:
+                continue  # a service that declares no command runs its image's: nothing to judge here
+            elsewhere = [f"{s.name} ({s.role})" for s in spec.services.values()
+                         if s.name != service.name and process_name in _command_line(s)]
+            hint = f"; {process_name!r} is the command of {', '.join(elsewhere)}: name that service instead" \
+                if elsewhere else ""
+            raise SpecError(f"no process of {service.name} ({service.role}) can match {process_name!r}: processes are "
+                            f"matched by the command line the deployment declares, and {service.name} declares "
+                            f"{line!r}; name a part of it, such as {_example(service)!r}{hint}")
 
 
-def validate_scenario(spec: DeploymentSpec, events, checks) -> None:
+def _example(service: "ServiceSpec") -> str:
+    """The most telling word of a declared command line: the module after ``-m``, else the program."""
+    command = service.declared_command_line
+    if "-m" in command[:-1]:
+        return command[command.index("-m") + 1]
+    return command[0].rsplit("/", 1)[-1]
+
+
+def validate_scenario(spec: "DeploymentSpec", events, checks) -> None:
     """Raise `SpecError` for the first event or check that cannot work with ``spec``."""
     validator = PlanValidator()
+    validator.require_deployable(spec)
     for event in events:
         validator.event(spec, event)
     for check in checks:

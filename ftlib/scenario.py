@@ -19,7 +19,7 @@ import yaml
 
 from ftlib.checks import Check
 from ftlib.errors import SpecError
-from ftlib.events.base import Event
+from ftlib.events.base import Event, started_faults
 from ftlib.events.load import StartLoad
 from ftlib.events.logs import pod_logs
 from ftlib.load.aiperf import AiperfLoad
@@ -183,7 +183,7 @@ class ScenarioContext:
 
     # -- faults and evidence --------------------------------------------------------------
     def last_fault(self) -> Event | None:
-        faults = [e for e in self.events if e.is_fault and e.started_ns is not None]
+        faults = started_faults(self.events)
         return faults[-1] if faults else None
 
     def service_logs(self, service: str) -> dict[str, str]:

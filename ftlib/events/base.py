@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
+    from ftlib.plan import PlanValidator
     from ftlib.scenario import ScenarioContext
+    from ftlib.spec import DeploymentSpec
 
 log = logging.getLogger("ftlib.events")
 
@@ -21,11 +23,25 @@ class Event(ABC):
     `run` stamps ``started_ns``/``ended_ns`` (ns since the epoch, the clock of aiperf's request
     records) around `execute`, even when it fails. `stop` ends whatever the event left running;
     it is called in reverse order when the scenario settles and must be safe to call twice.
+
+    Before anything is deployed, the plan (`ftlib.plan.PlanValidator`) resolves every service
+    `target_services` names, requires a fault before an event that ``needs_fault``, counts events that
+    are one (``is_fault``), and calls `plan` for the rest. Every event declares its target services.
     """
 
     started_ns: int | None = field(default=None, init=False)
     ended_ns: int | None = field(default=None, init=False)
     is_fault: ClassVar[bool] = False
+    needs_fault: ClassVar[bool] = False
+
+    @abstractmethod
+    def target_services(self) -> list[str]:
+        """The services the event acts on, as the scenario names them (exact names or role
+        words), for the plan to resolve; [] for an event that acts on no service."""
+
+    def plan(self, validator: "PlanValidator", spec: "DeploymentSpec") -> None:
+        """Check the event against ``spec`` and the steps before it (``validator`` knows the loads
+        and faults); raise `SpecError` for what cannot work. Nothing is deployed yet."""
 
     def run(self, ctx: "ScenarioContext") -> None:
         log.info("start: %s", self.description)
@@ -58,3 +74,8 @@ class Event(ABC):
     @abstractmethod
     def description(self) -> str:
         """One line saying what the event does, for logs and reports."""
+
+
+def started_faults(events: list[Event]) -> list[Event]:
+    """The faults among ``events`` that were injected (have a start time), in order."""
+    return [e for e in events if e.is_fault and e.started_ns is not None]

@@ -11,6 +11,8 @@ from ftlib.errors import FaultNotEffective, SpecError, TargetError
 from ftlib.events.base import Event
 
 if TYPE_CHECKING:
+    from ftlib.plan import PlanValidator
+    from ftlib.spec import DeploymentSpec
     from ftlib.platform.base import PodInfo, ProcessInfo
     from ftlib.scenario import ScenarioContext
 
@@ -74,6 +76,9 @@ class DeletePod(Event):
     verify_timeout: float = 60.0
     deleted: list[str] = field(default_factory=list, init=False)
     is_fault: ClassVar[bool] = True
+
+    def target_services(self) -> list[str]:
+        return self.services
 
     def execute(self, ctx: "ScenarioContext") -> None:
         deployment = ctx.deployment
@@ -140,6 +145,12 @@ class TerminateProcess(Event):
         self.signal = normalize_signal(self.signal)
         if not self.process_name:
             raise SpecError("a process name to match is required (for example 'dynamo.vllm' or 'python')")
+
+    def target_services(self) -> list[str]:
+        return self.services
+
+    def plan(self, validator: "PlanValidator", spec: "DeploymentSpec") -> None:
+        validator.require_process(spec, self.services, self.process_name)
 
     def execute(self, ctx: "ScenarioContext") -> None:
         deployment = ctx.deployment
@@ -213,6 +224,12 @@ class FreezeProcess(Event):
             raise SpecError("a process name to match is required (for example 'dynamo.mocker' or 'python')")
         if not self.duration > 0:
             raise SpecError(f"a freeze must last more than 0 seconds, got {self.duration!r}")
+
+    def target_services(self) -> list[str]:
+        return self.services
+
+    def plan(self, validator: "PlanValidator", spec: "DeploymentSpec") -> None:
+        validator.require_process(spec, self.services, self.process_name)
 
     def execute(self, ctx: "ScenarioContext") -> None:
         matches = match_processes(ctx, self.services, self.process_name, self.one_pod)

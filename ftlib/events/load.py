@@ -12,7 +12,9 @@ from ftlib.load.config import LoadConfig
 from ftlib.load.results import LoadResults
 
 if TYPE_CHECKING:
+    from ftlib.plan import PlanValidator
     from ftlib.scenario import ScenarioContext
+    from ftlib.spec import DeploymentSpec
 
 
 @dataclass
@@ -34,6 +36,12 @@ class StartLoad(Event):
             raise SpecError(f"a load named {self.name!r} is already running; give the new load another name")
         self.runner = ctx.new_load_runner(self.name, self.load_config)
         self.runner.start()
+
+    def target_services(self) -> list[str]:
+        return []
+
+    def plan(self, validator: "PlanValidator", spec: "DeploymentSpec") -> None:
+        validator.start_load(self.name)
 
     @property
     def active(self) -> bool:
@@ -70,6 +78,12 @@ class StopLoad(Event):
     def execute(self, ctx: "ScenarioContext") -> None:
         ctx.require_load(self.name, active_only=True).collect(stop_early=True)
 
+    def target_services(self) -> list[str]:
+        return []
+
+    def plan(self, validator: "PlanValidator", spec: "DeploymentSpec") -> None:
+        validator.end_load(self.name, "stop", self.description)
+
     @property
     def description(self) -> str:
         return f"stop load {self.name!r}"
@@ -91,6 +105,12 @@ class WaitForLoadCompletion(Event):
 
     def execute(self, ctx: "ScenarioContext") -> None:
         ctx.require_load(self.name, active_only=True).collect(stop_early=False, timeout=self.timeout)
+
+    def target_services(self) -> list[str]:
+        return []
+
+    def plan(self, validator: "PlanValidator", spec: "DeploymentSpec") -> None:
+        validator.end_load(self.name, "wait for", self.description)
 
     @property
     def description(self) -> str:

@@ -88,6 +88,9 @@ class WaitForLogPattern(Event):
         self._regex = compile_pattern(self.pattern)
         self.timeout = validate.positive_seconds(self.timeout, "a log wait's timeout")
 
+    def target_services(self) -> list[str]:
+        return [self.service]
+
     def execute(self, ctx: "ScenarioContext") -> None:
         service = ctx.spec.resolve_service(self.service).name
         deadline = time.monotonic() + self.timeout

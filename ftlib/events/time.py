@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from ftlib.errors import FaultNotEffective
 from ftlib import validate
@@ -26,6 +26,9 @@ class Wait(Event):
 
     def __post_init__(self) -> None:
         self.duration = validate.seconds(self.duration, "a wait")
+
+    def target_services(self) -> list[str]:
+        return []
 
     def execute(self, ctx: "ScenarioContext") -> None:
         time.sleep(self.duration)
@@ -49,9 +52,13 @@ class WaitForRecovery(Event):
     timeout: float = 300.0
     fault_ns: int | None = field(default=None, init=False)
     recovered_ns: int | None = field(default=None, init=False)
+    needs_fault: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         self.timeout = validate.positive_seconds(self.timeout, "a recovery timeout")
+
+    def target_services(self) -> list[str]:
+        return []
 
     @property
     def recovery_seconds(self) -> float | None:

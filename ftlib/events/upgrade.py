@@ -49,6 +49,9 @@ class RollingUpgrade(Event):
         if not self.timeout > 0:
             raise SpecError(f"a rollout timeout must be more than 0 seconds, got {self.timeout!r}")
 
+    def target_services(self) -> list[str]:
+        return self.services
+
     def execute(self, ctx: "ScenarioContext") -> None:
         deployment = ctx.deployment
         names = list(dict.fromkeys(ctx.spec.resolve_service(word).name for word in self.services))

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from ftlib.events.base import started_faults
 from ftlib.events.load import StartLoad
 from ftlib.events.time import recovery_point
 from ftlib.reports.base import Report
@@ -133,7 +134,7 @@ class FaultToleranceReport(Report):
         """What the report says, without writing anything."""
         summary = FaultToleranceSummary(ctx.name, None, ctx.startup_seconds)
         events = list(ctx.events)
-        faults = [e for e in events if e.is_fault and e.started_ns is not None]
+        faults = started_faults(events)
         load = self._choose_load(events, summary)
         if not faults:
             summary.notes.append("no fault was injected in this scenario")
