@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ftlib.errors import PlatformError
-from ftlib.platform.local.deployment import LocalDeployment
+from ftlib.platform.local.deployment import LocalDeployment, http_get
 from ftlib.spec import ServiceSpec, get_deployment_spec
 
 STANDIN = Path(__file__).resolve().parent / "standin_pod.py"
@@ -226,3 +226,73 @@ def test_an_unknown_network_isolation_setting_is_refused_before_anything_starts(
     monkeypatch.setenv("FT_NETNS", "maybe")
     with pytest.raises(PlatformError, match="FT_NETNS must be one of auto, on, off"):
         LocalDeployment(get_deployment_spec("mocker", "agg", 1), tmp_path, tmp_path, command=standin())
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from ftlib import evidence
+from ftlib.platform.local.deployment import LocalDeployment, http_get
+from ftlib.spec import get_deployment_spec
+sys.path.insert(0, {tests!r})
+from test_platform_local_deployment import standin
+out = evidence.allow(Path({out!r}))
+deployment = LocalDeployment(get_deployment_spec("mocker", "agg", 1), out, out, command=standin())
+deployment.wait_ready(20)
+print(" ".join(str(pod.process.pid) for pod in deployment._pods), flush=True)
+if {linger}:
+    time.sleep(60)
+"""
+
+
+def run_holder(tmp_path: Path, linger: bool) -> tuple[subprocess.Popen, list[int]]:
+    """A Python process that deploys stand-ins and prints their pids (then lingers or just exits)."""
+    code = HOLDER.format(tests=str(Path(__file__).parent), out=str(tmp_path / "held"), linger=linger)
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    return holder, [int(pid) for pid in holder.stdout.readline().split()]
+
+
+def gone(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().split()[2] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_no_pod_outlives_a_killed_python_process(tmp_path):
+    holder, pids = run_holder(tmp_path, linger=True)
+    assert len(pids) == 2 and not any(gone(pid) for pid in pids)
+    holder.kill()
+    holder.wait()
+    wait_until(lambda: all(gone(pid) for pid in pids), timeout=5)
+
+
+def test_a_python_process_that_exits_without_teardown_stops_its_pods_gracefully(tmp_path):
+    holder, pids = run_holder(tmp_path, linger=False)
+    assert holder.wait(timeout=20) == 0
+    assert all(gone(pid) for pid in pids)
+    logs = [path.read_text() for path in (tmp_path / "held").rglob("*.log")]
+    assert len(logs) == 2 and all("standin got SIGTERM" in text for text in logs)
+
+
+@pytest.mark.e2e
+def test_a_running_dynamo_deployment_listens_on_nothing_beyond_loopback(tmp_path):
+    """Real frontend and mocker workers: Dynamo's ZMQ publishers bind 0.0.0.0, but only inside the
+    deployment's private network; on this machine's network only the proxy listens, on loopback."""
+    from ftlib.platform.local import LocalPlatform
+
+    deployment = LocalPlatform().deploy(get_deployment_spec("mocker", "agg", 2), tmp_path)
+    try:
+        if not deployment.network_isolated:
+            pytest.skip("this machine allows no private network namespace (run as root)")
+        deployment.wait_ready(120)
+        pids = {p.pid for pod in deployment.pods() for p in deployment.processes(pod.name)}
+        assert listeners_outside_loopback(pids | {os.getpid()}) == []
+        inside = subprocess.run(["nsenter", f"--net=/proc/{min(pids)}/ns/net", "ss", "-ltnH"],
+                                capture_output=True, text=True, check=True).stdout
+        assert "0.0.0.0:" in inside  # what the namespace hides: Dynamo's publishers
+        status, _ = http_get(int(deployment.frontend_url.rsplit(":", 1)[1]), "/v1/models", timeout=5)
+        assert status == 200  # through the proxy on this machine's loopback
+    finally:
+        deployment.teardown()
