@@ -4,6 +4,7 @@ in-pod scripts (pack, chunk) on this machine with ``/results`` mapped to a tempo
 copy-back of a recorded aiperf artifact folder is real bytes through the exec websocket."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -69,6 +70,12 @@ def test_the_pip_fallback_is_used_only_when_named_and_keeps_the_argv_out_of_the_
     command = load_job_manifest("j", "ft", RUN, image, argv)["spec"]["template"]["spec"]["containers"][0]["command"]
     assert command[:2] == ["sh", "-c"] and '"aiperf==0.13.0"' in command[2] and "rm -rf" not in command[2]
     assert command[3:] == [load_job.WRAPPER, "/results", *argv]
+
+
+def test_job_names_are_dns_labels_new_for_every_start_whatever_the_load_is_called():
+    assert load_job.job_name("default") != load_job.job_name("default")
+    long = load_job.job_name("Background Load for the worker kill, 2nd")
+    assert re.fullmatch(r"ft-load-backgroun-[0-9a-f]{6}-[0-9a-f]{8}", long) and len(long) <= 52
 
 
 def test_a_load_job_without_any_image_is_refused_naming_the_options():
@@ -180,7 +187,8 @@ def test_a_stopped_load_job_on_the_fake_api_is_interrupted_copied_back_in_chunks
 
     created = fake.requests("POST", "/jobs")
     assert [s.path for s in created] == ["/apis/batch/v1/namespaces/ft/jobs"]
-    assert created[0].data["metadata"]["name"] == load.job == "ft-load-default-r1a2b3"
+    assert created[0].data["metadata"]["name"] == load.job
+    assert re.fullmatch(r"ft-load-default-[0-9a-f]{8}", load.job)
     assert {s.params["labelSelector"] for s in fake.requests("GET", "/pods") if "labelSelector" in s.params} == \
         {f"job-name={load.job}"}
     execs = [s for s in fake.seen if s.exec_argv]

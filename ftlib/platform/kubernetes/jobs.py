@@ -8,7 +8,6 @@ create (another run's, or anyone else's in the namespace).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -137,15 +136,20 @@ def delete_job(batch: client.BatchV1Api, namespace: str, job: str) -> None:
             raise PlatformError(explain(error, "delete", f"Job {job}", namespace)) from error
 
 
+JOB_PARTS = ("load", "pvc-probe")  # the parts whose pods are Job pods (the DGD's pods are not ours to wait for)
+
+
 @dataclass(frozen=True)
 class RunObjects:
-    """What one run left in the namespace: its Jobs and PersistentVolumeClaims."""
+    """What one run left in the namespace: its Jobs, their pods and its PersistentVolumeClaims."""
 
     jobs: list[str]
     pvcs: list[str]
+    pods: list[str]
 
     def describe(self) -> str:
-        parts = [f"Job {name}" for name in self.jobs] + [f"PersistentVolumeClaim {name}" for name in self.pvcs]
+        parts = ([f"Job {name}" for name in self.jobs] + [f"PersistentVolumeClaim {name}" for name in self.pvcs]
+                 + [f"pod {name}" for name in self.pods])
         return ", ".join(parts) or "nothing"
 
 
@@ -153,7 +157,10 @@ def list_run_objects(core: client.CoreV1Api, batch: client.BatchV1Api, namespace
     selector = run_selector(run_id)
     jobs = call_api(batch.list_namespaced_job, namespace, label_selector=selector).items
     pvcs = call_api(core.list_namespaced_persistent_volume_claim, namespace, label_selector=selector).items
-    return RunObjects(sorted(j.metadata.name for j in jobs), sorted(p.metadata.name for p in pvcs))
+    pods = call_api(core.list_namespaced_pod, namespace,
+                    label_selector=f"{selector},{PART_LABEL} in ({','.join(JOB_PARTS)})").items
+    return RunObjects(sorted(j.metadata.name for j in jobs), sorted(p.metadata.name for p in pvcs),
+                      sorted(p.metadata.name for p in pods))
 
 
 def keep_message(namespace: str, run_id: str, kept: RunObjects) -> str:
@@ -165,7 +172,7 @@ def keep_message(namespace: str, run_id: str, kept: RunObjects) -> str:
 def teardown_run_objects(core: client.CoreV1Api, batch: client.BatchV1Api, namespace: str, run_id: str,
                          keep: bool = False, timeout: float = 120.0) -> str:
     """Delete the Jobs and PVCs run ``run_id`` created (only objects carrying its labels) and wait
-    until they are gone. With ``keep`` nothing is deleted. Returns what was done, for the log."""
+    until they and the Jobs' pods are gone. With ``keep`` nothing is deleted. Returns what was done, for the log."""
     found = list_run_objects(core, batch, namespace, run_id)
     if keep:
         message = keep_message(namespace, run_id, found)
@@ -181,16 +188,12 @@ def teardown_run_objects(core: client.CoreV1Api, batch: client.BatchV1Api, names
                 raise PlatformError(explain(error, "delete", f"PersistentVolumeClaim {pvc}", namespace)) from error
     deadline = time.monotonic() + timeout
     left = list_run_objects(core, batch, namespace, run_id)
-    while left.jobs or left.pvcs:
+    while left.jobs or left.pvcs or left.pods:
         if time.monotonic() > deadline:
             raise PlatformError(f"after {timeout:g} s these objects of run {run_id} are still in namespace "
                                 f"{namespace}: {left.describe()}. Look: kubectl -n {namespace} get job,pvc "
                                 f"-l {run_selector(run_id)}")
         time.sleep(1.0)
         left = list_run_objects(core, batch, namespace, run_id)
-    return f"deleted {found.describe()} of run {run_id}"
-
-
-def status_json(obj: object) -> str:
-    """A compact JSON of an API object (for error messages)."""
-    return json.dumps(client.ApiClient().sanitize_for_serialization(obj), default=str)[:2000]
+    deleted = RunObjects(found.jobs, found.pvcs, [])
+    return f"deleted {deleted.describe()} of run {run_id}"

@@ -20,6 +20,7 @@ import base64
 import hashlib
 import io
 import json
+import secrets
 import logging
 import shutil
 import signal
@@ -139,8 +140,13 @@ def load_argv(client_type: str, name: str, config: LoadConfig, url: str, model: 
     return ["aiperf"] + argv[1:]  # the aiperf on the image's PATH, not this machine's
 
 
-def job_name(load_name: str, run_id: str) -> str:
-    return dns_name("ft-load", load_name, run_id)
+def job_name(load_name: str) -> str:
+    """``ft-load-<load name, cut to 16>-<8 hex>``: a DNS label, new for every start of a load (a
+    load started again under the same name never meets its predecessor's pods)."""
+    slug = dns_name(load_name)
+    if len(slug) > 16:
+        slug = slug[:9].rstrip("-") + "-" + hashlib.sha256(load_name.encode()).hexdigest()[:6]
+    return dns_name("ft-load", slug, secrets.token_hex(4))
 
 
 @dataclass(frozen=True)
@@ -241,7 +247,7 @@ class LoadJobRunner(WaitWithTimeout):
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
         self.core, self.batch = client.CoreV1Api(self.api), client.BatchV1Api(self.api)
-        self.job = job_name(self.name, self.run_id)
+        self.job = job_name(self.name)
 
     @property
     def hard_timeout(self) -> float:
