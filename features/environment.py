@@ -39,7 +39,6 @@ def before_all(context):
     # SIGINT too, even when a parent started behave with SIGINT ignored (background jobs of scripts).
     signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
     context.ft_options = RunOptions.from_userdata(context.config.userdata)
-    context.ft_options.check_output_dir(REPO_ROOT)
     context.ft_used_names = set()
     context.config.setup_logging()
 
@@ -54,6 +53,11 @@ def before_scenario(context, scenario):
         return
     if options.dry_run:
         print(f"\nPLAN {scenario.name}\n{context.ft.describe_plan()}", file=sys.__stdout__, flush=True)
+        if options.platform == "kubernetes" and context.ft.spec is not None:
+            from ftlib.platform.kubernetes import manifests_yaml  # what the run would apply, exactly
+
+            print(f"MANIFESTS {scenario.name}\n---\n{manifests_yaml(context.ft.spec, options)}", file=sys.__stdout__,
+                  flush=True)
         scenario.skip("dry run: planned, nothing deployed")
         return
     context.ft = GherkinScenario(_unique_name(context, scenario.name), options, REPO_ROOT, execute=True)

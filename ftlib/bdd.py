@@ -54,7 +54,8 @@ class GherkinScenario:
 
     @property
     def output_dir(self) -> Path:
-        return self.options.output_path(self.repo_root) / slug(self.name)
+        root = Path(self.options.output_dir)
+        return (root if root.is_absolute() else self.repo_root / root) / slug(self.name)
 
     # -- Given ----------------------------------------------------------------------------
     def use_backend(self, backend: str, topology: str, replicas: int | None = None) -> None:
@@ -179,7 +180,7 @@ class GherkinScenario:
 
     def _context(self) -> ScenarioContext:
         if self.ctx is None:
-            platform = get_platform(self.options.platform)
+            platform = get_platform(self.options.platform, options=self.options)
             self.ctx = ScenarioContext(self.spec, platform, self.output_dir, self.name,
                                        client_type=self.options.client_type)
         return self.ctx

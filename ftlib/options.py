@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Mapping
 
 from ftlib.errors import SpecError
@@ -26,6 +24,11 @@ class RunOptions:
     image: container image for every service (kubernetes).
     storage_class: storage class of the log PVC (kubernetes; cluster default if unset).
     skip_service_restart: do not restart NATS/etcd before a deployment (kubernetes).
+    kube_context: kubeconfig context to use (kubernetes; the current context if unset).
+    allow_namespace: lets the suite use ``default`` or ``kube-system`` when it names exactly that namespace.
+    load_image: image of the load Job (kubernetes; default: ``image``).
+    keep_resources: keep the run's DGD, Jobs and PVC after the run, for debugging (kubernetes; it
+    prints how to delete them later).
     client_type: ``aiperf`` or ``legacy`` (a small built-in streaming client).
     output_dir: where each scenario's evidence goes (``<output_dir>/<scenario>/``).
     dry_run: resolve every scenario and print its plan; deploy nothing.
@@ -36,6 +39,10 @@ class RunOptions:
     image: str | None = None
     storage_class: str | None = None
     skip_service_restart: bool = True
+    kube_context: str | None = None
+    allow_namespace: str | None = None
+    load_image: str | None = None
+    keep_resources: bool = False
     client_type: str = "aiperf"
     output_dir: str = "test_outputs"
     dry_run: bool = False
@@ -57,35 +64,14 @@ class RunOptions:
     def validate(self) -> None:
         if self.platform not in PLATFORMS:
             raise SpecError(f"unknown platform {self.platform!r}; allowed: {', '.join(PLATFORMS)}")
-        if self.platform == "kubernetes" and not self.dry_run:
-            raise SpecError("platform=kubernetes is not available in this version of dynamo-ft; "
-                            "use platform=local, or plan only with dry_run=true")
+        if self.platform == "kubernetes":
+            from ftlib.platform.kubernetes.config import check_namespace_allowed
+
+            check_namespace_allowed(self.namespace, self.allow_namespace)
         if self.client_type not in CLIENT_TYPES:
             raise SpecError(f"unknown client_type {self.client_type!r}; allowed: {', '.join(CLIENT_TYPES)}")
         if not self.output_dir:
             raise SpecError("output_dir must not be empty")
-
-    def output_path(self, repo_root: Path) -> Path:
-        """The folder the evidence goes into: ``output_dir``, relative to ``repo_root`` unless absolute."""
-        root = Path(self.output_dir).expanduser()
-        return root if root.is_absolute() else repo_root / root
-
-    def check_output_dir(self, repo_root: Path) -> Path:
-        """Create the evidence folder if missing and prove it writable; an error naming the
-        option if it is a file, lies under one, or cannot be written."""
-        root = self.output_path(repo_root)
-        existing = next(path for path in (root, *root.parents) if path.exists())
-        if not existing.is_dir():
-            raise SpecError(f"-D output_dir={self.output_dir}: {existing} is a file, not a folder; give a folder for "
-                            "the evidence (it is created if missing)")
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=root):
-                pass
-        except OSError as error:
-            raise SpecError(f"-D output_dir={self.output_dir}: cannot write evidence into {root} "
-                            f"({error.strerror or error}); give a folder that can be created and written") from None
-        return root
 
 
 def _parse_bool(key: str, raw: object) -> bool:

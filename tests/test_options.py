@@ -7,7 +7,7 @@ import pytest
 from ftlib.errors import SpecError
 from ftlib.options import RunOptions
 
-ALLOWED = "platform, namespace, image, storage_class, skip_service_restart, client_type, output_dir, dry_run"
+ALLOWED = "platform, namespace, image, storage_class, skip_service_restart, kube_context, allow_namespace, load_image, keep_resources, client_type, output_dir, dry_run"
 
 
 def test_no_userdata_gives_the_defaults():
@@ -78,9 +78,21 @@ def test_allure_formatter_keys_belong_to_allure_and_are_ignored():
     assert (options.platform, options.namespace) == ("kubernetes", "ft")
 
 
-def test_the_kubernetes_platform_is_refused_up_front_unless_only_planning():
-    with pytest.raises(SpecError, match="platform=kubernetes is not available in this version"):
-        RunOptions.from_userdata({"platform": "kubernetes"})
+def test_the_kubernetes_platform_takes_its_cluster_options():
+    options = RunOptions.from_userdata({"platform": "kubernetes", "namespace": "ft", "kube_context": "lab",
+                                        "load_image": "reg/aiperf:0.13.0", "keep_resources": "true"})
+
+    assert (options.kube_context, options.load_image, options.keep_resources) == ("lab", "reg/aiperf:0.13.0", True)
+
+
+def test_the_default_and_kube_system_namespaces_are_refused_unless_named_by_allow_namespace():
+    with pytest.raises(SpecError, match="namespace 'default' is refused.*allow_namespace=default"):
+        RunOptions.from_userdata({"platform": "kubernetes", "namespace": "default"})
+    with pytest.raises(SpecError, match="namespace 'kube-system' is refused"):
+        RunOptions.from_userdata({"platform": "kubernetes", "namespace": "kube-system", "allow_namespace": "default"})
+
+    assert RunOptions.from_userdata({"platform": "kubernetes", "namespace": "default",
+                                     "allow_namespace": "default"}).namespace == "default"
 
 
 def test_options_are_frozen():

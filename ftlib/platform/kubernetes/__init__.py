@@ -1,1 +1,93 @@
-"""The kubernetes platform: DynamoGraphDeployments applied through the Kubernetes API."""
+"""The kubernetes platform: DynamoGraphDeployments applied through the Kubernetes API.
+
+`KubernetesPlatform` checks the cluster once (API reachable, CRD served, namespace usable) and
+applies each scenario's spec as a DGD of its own run (`KubernetesDeployment`). `plan_manifests`
+returns what a run would create, for ``-D dry_run=true``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ftlib.platform.base import Platform
+from ftlib.platform.kubernetes.config import ClusterOptions, check_namespace_allowed
+from ftlib.platform.kubernetes.dgd import dgd_body
+from ftlib.spec import DeploymentSpec
+
+log = logging.getLogger("ftlib.platform.kubernetes")
+PLAN_RUN_ID = "dry-run"
+
+
+def new_run_id() -> str:
+    """A run id: a label value that sorts by time and is unique enough (``20261127-054000-a1b2c3``)."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def plan_manifests(spec: DeploymentSpec, options: Any) -> list[dict]:
+    """The objects a run of ``spec`` creates before its loads: the DGD (and the log PVC when
+    the ops part provides it). The run id is shown as ``dry-run``."""
+    cluster = options if isinstance(options, ClusterOptions) else ClusterOptions.from_options(options)
+    manifests = [dgd_body(spec, PLAN_RUN_ID, cluster.namespace, cluster.image)]
+    try:
+        from ftlib.platform.kubernetes.pvc import log_pvc_name, pvc_manifest
+    except ImportError:
+        return manifests
+    manifests.append(pvc_manifest(log_pvc_name(PLAN_RUN_ID), cluster.namespace, PLAN_RUN_ID, cluster.storage_class,
+                                  cluster.pvc_size))
+    return manifests
+
+
+def manifests_yaml(spec: DeploymentSpec, options: Any) -> str:
+    """`plan_manifests` as one YAML stream."""
+    return yaml.safe_dump_all(plan_manifests(spec, options), sort_keys=False)
+
+
+class KubernetesPlatform(Platform):
+    """Deployments as DynamoGraphDeployments on the cluster of the kubeconfig (or in-cluster)."""
+
+    name = "kubernetes"
+
+    def __init__(self, options: Any = None, api=None):
+        self.options = options if isinstance(options, ClusterOptions) else ClusterOptions.from_options(options or {})
+        check_namespace_allowed(self.options.namespace, self.options.allow_namespace)
+        self._api = api
+        self._checked: set[str] = set()
+        self.run_id = new_run_id()
+
+    @property
+    def api(self):
+        if self._api is None:
+            from ftlib.platform.kubernetes.config import load_api_client
+
+            self._api = load_api_client(self.options)
+        return self._api
+
+    def tokenizer_for(self, spec: DeploymentSpec) -> str:
+        """The model's name: the load Job fetches its tokenizer by name (from the Hugging Face hub)."""
+        return spec.model_name
+
+    def deploy(self, spec: DeploymentSpec, output_dir: Path):
+        from ftlib.platform.kubernetes.config import check_cluster
+        from ftlib.platform.kubernetes.deployment import KubernetesDeployment
+
+        version = spec.schema
+        if version not in self._checked:
+            for note in check_cluster(self.api, self.options, version):
+                log.info("%s", note)
+            self._checked.add(version)
+        if not self.options.skip_service_restart:
+            from ftlib.platform.kubernetes.service_restart import restart_platform_services
+
+            restart_platform_services(self.api, self.options.namespace)
+        deployment = KubernetesDeployment(spec, output_dir, self.api, self.options, self.run_id)
+        deployment.apply()
+        return deployment
+
+
+__all__ = ["KubernetesPlatform", "plan_manifests", "manifests_yaml", "new_run_id"]
