@@ -39,6 +39,7 @@ def before_all(context):
     # SIGINT too, even when a parent started behave with SIGINT ignored (background jobs of scripts).
     signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
     context.ft_options = RunOptions.from_userdata(context.config.userdata)
+    context.ft_options.check_output_dir(REPO_ROOT)
     context.ft_used_names = set()
     context.config.setup_logging()
 

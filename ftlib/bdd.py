@@ -54,8 +54,7 @@ class GherkinScenario:
 
     @property
     def output_dir(self) -> Path:
-        root = Path(self.options.output_dir)
-        return (root if root.is_absolute() else self.repo_root / root) / slug(self.name)
+        return self.options.output_path(self.repo_root) / slug(self.name)
 
     # -- Given ----------------------------------------------------------------------------
     def use_backend(self, backend: str, topology: str, replicas: int | None = None) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Mapping
 
 from ftlib.errors import SpecError
@@ -72,6 +74,28 @@ class RunOptions:
             raise SpecError(f"unknown client_type {self.client_type!r}; allowed: {', '.join(CLIENT_TYPES)}")
         if not self.output_dir:
             raise SpecError("output_dir must not be empty")
+
+    def output_path(self, repo_root: Path) -> Path:
+        """The folder the evidence goes into: ``output_dir``, relative to ``repo_root`` unless absolute."""
+        root = Path(self.output_dir).expanduser()
+        return root if root.is_absolute() else repo_root / root
+
+    def check_output_dir(self, repo_root: Path) -> Path:
+        """Create the evidence folder if missing and prove it writable; an error naming the
+        option if it is a file, lies under one, or cannot be written."""
+        root = self.output_path(repo_root)
+        existing = next(path for path in (root, *root.parents) if path.exists())
+        if not existing.is_dir():
+            raise SpecError(f"-D output_dir={self.output_dir}: {existing} is a file, not a folder; give a folder for "
+                            "the evidence (it is created if missing)")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=root):
+                pass
+        except OSError as error:
+            raise SpecError(f"-D output_dir={self.output_dir}: cannot write evidence into {root} "
+                            f"({error.strerror or error}); give a folder that can be created and written") from None
+        return root
 
 
 def _parse_bool(key: str, raw: object) -> bool:
