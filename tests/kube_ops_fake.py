@@ -125,6 +125,21 @@ class KubeOpsFake:
         self._thread.join(10)
 
 
+def running_fake(monkeypatch, sleep_cap: float = 0.02):
+    """A fixture body: a started fake, with the client's retry backoff and every poll sleep cut
+    short (to ``sleep_cap`` seconds), closed afterwards."""
+    import time
+
+    from ftlib.platform.kubernetes import retry
+
+    monkeypatch.setattr(retry, "FIRST_WAIT_SECONDS", 0.001)
+    monkeypatch.setattr(retry, "MAX_WAIT_SECONDS", 0.01)
+    monkeypatch.setattr(time, "sleep", lambda s: threading.Event().wait(min(s, sleep_cap)))
+    server = KubeOpsFake()
+    yield server
+    server.close()
+
+
 def status_body(code: int, reason: str, message: str) -> dict:
     """A Kubernetes ``Status`` error body, as the API server sends with 4xx/5xx answers."""
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,

@@ -9,14 +9,12 @@ from ftlib.errors import PlatformError, SpecError
 from ftlib.platform.kubernetes import retry
 from ftlib.platform.kubernetes.config import (ClusterOptions, check_cluster, check_namespace_allowed,
                                               kubeconfig_source, load_api_client)
-from kube_ops_fake import KubeOpsFake, serve_dgd_crd, status_body, write_kubeconfig
+from kube_ops_fake import running_fake, serve_dgd_crd, status_body, write_kubeconfig
 
 
 @pytest.fixture
-def fake():
-    server = KubeOpsFake()
-    yield server
-    server.close()
+def fake(monkeypatch):
+    yield from running_fake(monkeypatch)
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,11 +16,11 @@ import pytest
 
 from ftlib.errors import LoadError, PlatformError
 from ftlib.load.config import LoadConfig
-from ftlib.platform.kubernetes import jobs, load_job, retry
+from ftlib.platform.kubernetes import jobs, load_job
 from ftlib.platform.kubernetes.config import ClusterOptions
 from ftlib.platform.kubernetes.load_job import (ARTIFACT_DIR, DONE_MARKER, INTERRUPT, LoadJobImage, LoadJobRunner,
                                                 frontend_service_url, load_argv, load_job_manifest)
-from kube_ops_fake import KubeOpsFake
+from kube_ops_fake import KubeOpsFake, running_fake
 
 RUN = "r1a2b3"
 URL = frontend_service_url("vllm-agg", "Frontend", "ft")
@@ -157,11 +156,7 @@ class FakeLoadPod:
 
 @pytest.fixture
 def fake(monkeypatch):
-    monkeypatch.setattr(retry, "FIRST_WAIT_SECONDS", 0.001)
-    monkeypatch.setattr(load_job.time, "sleep", lambda s: threading.Event().wait(min(s, 0.02)))
-    server = KubeOpsFake()
-    yield server
-    server.close()
+    yield from running_fake(monkeypatch)
 
 
 def runner(fake, tmp_path, client_type="aiperf") -> LoadJobRunner:

@@ -7,8 +7,7 @@ import pytest
 import yaml
 
 from ftlib.platform.kubernetes import preflight as pf
-from ftlib.platform.kubernetes import retry
-from kube_ops_fake import KubeOpsFake, serve_dgd_crd, status_body, write_kubeconfig
+from kube_ops_fake import running_fake, serve_dgd_crd, status_body, write_kubeconfig
 
 RBAC_YAML = Path(__file__).resolve().parents[1] / "deploy" / "rbac.yaml"
 SSAR = ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
@@ -16,11 +15,9 @@ SSAR = ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
 
 @pytest.fixture
 def fake(monkeypatch, tmp_path):
-    monkeypatch.setattr(retry, "FIRST_WAIT_SECONDS", 0.001)
-    server = KubeOpsFake()
-    monkeypatch.setenv("KUBECONFIG", write_kubeconfig(server, tmp_path / "kubeconfig"))
-    yield server
-    server.close()
+    for server in running_fake(monkeypatch):
+        monkeypatch.setenv("KUBECONFIG", write_kubeconfig(server, tmp_path / "kubeconfig"))
+        yield server
 
 
 def review(denied=()):

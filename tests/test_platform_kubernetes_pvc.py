@@ -2,13 +2,12 @@
 a Kubernetes API faked at the HTTP boundary (kmock on 127.0.0.1; nothing runs the Jobs, so each
 test plays the controller by storing the Job status and pods a cluster would show)."""
 
-import threading
 
 import pytest
 
 from ftlib.errors import PlatformError
-from ftlib.platform.kubernetes import jobs, pvc, retry, service_restart
-from kube_ops_fake import KubeOpsFake, status_body
+from ftlib.platform.kubernetes import jobs, pvc, service_restart
+from kube_ops_fake import running_fake, status_body
 
 RUN = "r1a2b3"
 SELECTOR = f"app.kubernetes.io/managed-by=dynamo-ft,dynamo-ft/run-id={RUN}"
@@ -16,11 +15,7 @@ SELECTOR = f"app.kubernetes.io/managed-by=dynamo-ft,dynamo-ft/run-id={RUN}"
 
 @pytest.fixture
 def fake(monkeypatch):
-    monkeypatch.setattr(retry, "FIRST_WAIT_SECONDS", 0.001)
-    monkeypatch.setattr(jobs.time, "sleep", lambda s: threading.Event().wait(min(s, 0.05)))
-    server = KubeOpsFake()
-    yield server
-    server.close()
+    yield from running_fake(monkeypatch)
 
 
 def apis(fake):
