@@ -108,7 +108,8 @@ def after_scenario(context, scenario):
     written, report_problems = ft.generate_reports()
     problems += report_problems
     if ft.ctx is not None:  # the scenario's Allure test case is still open in this hook
-        for problem in attach_scenario_evidence(ft.ctx, written, failed=scenario.status != Status.passed):
+        for problem in attach_scenario_evidence(ft.ctx, written, failed=scenario.status != Status.passed,
+                                                feature=scenario.feature.name):
             logging.getLogger("ftlib.reports").warning("%s", problem)  # an attachment never fails a scenario
     seconds = time.monotonic() - context.ft_started
     print(f"\n  evidence: {ft.output_dir} ({seconds:.1f} s)", file=sys.__stdout__, flush=True)

@@ -32,6 +32,7 @@ class RequestRecord:
     output_tokens: int | None = None
     latency_ms: float | None = None
     ttft_ms: float | None = None
+    request_id: str = ""  # the client's X-Request-Id (aiperf's x_request_id), as the frontend logs it
 
     @classmethod
     def from_aiperf(cls, raw: dict, expected_output_tokens: int | None, streaming: bool) -> "RequestRecord":
@@ -52,7 +53,8 @@ class RequestRecord:
         elif expected_output_tokens and osl is not None and osl < expected_output_tokens:
             failure = "stream cut (short output)" if streaming else "short output"
         return cls(start, end, not failure, failure, None if osl is None else int(osl),
-                   _value(metrics, "request_latency"), _value(metrics, "time_to_first_token"))
+                   _value(metrics, "request_latency"), _value(metrics, "time_to_first_token"),
+                   str(meta.get("x_request_id") or ""))
 
 
 def _value(metrics: dict, name: str) -> float | None:

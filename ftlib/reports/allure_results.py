@@ -1,23 +1,42 @@
-"""Allure results for behave runs: where they are written, and what each scenario carries.
+"""Allure results for behave runs: where they are written, how a scenario is filed, and what it carries.
 
-`AllureResultsFormatter` is allure-behave's formatter, writing into
+Where: `AllureResultsFormatter` is allure-behave's formatter, writing into
 ``<output_dir>/allure-results`` so that ``-D output_dir=…`` moves the results together with the
 evidence (behave fixes a formatter's outfile before userdata could change it). An explicit
-``-D AllureFormatter.results_dir=<dir>`` wins over that. The formatter also writes an
-``environment.properties`` (platform, client, versions) that Allure shows on the report's front
-page. ``behave --dry-run`` writes no results. Results of several runs accumulate (Allure shows re-runs as retries); remove the folder
-for a fresh report.
+``-D AllureFormatter.results_dir=<dir>`` wins over that. ``behave --dry-run`` writes no results.
+Plain ``behave`` adds to the results already there; ``./run`` starts each run from an empty
+results folder (`fresh_results`) unless ``FT_KEEP_RESULTS=1`` is set.
 
-`attach_scenario_evidence` attaches to the scenario's Allure test case, from behave's
-``after_scenario`` hook (the test case is still open then): each load's aiperf summary (or the
-load's own account when aiperf wrote none), the reports written, the resource summary, and for
-a scenario that did not pass the tail of every pod's log and of ``scenario.log``.
+Front page: ``environment.properties`` (Allure's environment panel) names the platform, the
+engine the workers run (``mocker`` on the local platform) and the versions of the tools.
+
+Filing: each scenario is labelled parent suite = its feature, suite = its backend (vllm,
+sglang, trtllm, mocker), sub-suite = its topology (agg, disagg), story = the kind of fault it
+injected (``terminate process (SIGKILL)``, ``delete pod``… or ``no fault``), so the report's
+tree reads feature / backend / topology.
+
+Attachments (`attach_scenario_evidence`, from behave's ``after_scenario`` hook while the test
+case is still open), each typed so Allure shows it rendered: the timeline picture (PNG, SVG),
+the reports (Markdown, JSON), ``verdicts.json``, ``events.txt``, ``timeline.json``, the DGD as
+applied (YAML), every request of each load as a table (``requests.csv``: id, start, end,
+latency, outcome), each load's aiperf summary, the resource summary. For a scenario that did
+not pass, also: the failed requests' ids (``failed requests.csv``; the frontend logs each
+request's id, so they can be searched in its log), and each pod's log *around the fault
+window* (`log_window`: from a few seconds before the first fault to a few seconds after the
+last failure), with ANSI colour codes stripped, plus the tail of ``scenario.log``.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
+import os
 import platform as python_platform
+import re
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -25,18 +44,37 @@ from typing import TYPE_CHECKING, Iterable
 import allure
 import allure_commons
 from allure_behave.formatter import AllureFormatter
+from allure_commons.model2 import Label
 
 from ftlib.load.results import SUMMARY_FILE
 from ftlib.reports.resources import ResourceHistory
 
 if TYPE_CHECKING:
+    from ftlib.verdicts import Verdict
+    from ftlib.events.base import Event
+    from ftlib.load.results import RequestRecord
     from ftlib.scenario import ScenarioContext
 
 log = logging.getLogger("ftlib.reports")
 RESULTS_DIR_KEY = "AllureFormatter.results_dir"
 RESULTS_SUBDIR = "allure-results"
+KEEP_RESULTS_ENV = "FT_KEEP_RESULTS"
 LOG_TAIL_LINES = 200
+LOG_LEAD_SECONDS = 5.0  # pod logs start this long before the first fault…
+LOG_TRAIL_SECONDS = 5.0  # …and end this long after the last failure
+LOG_WINDOW_MAX_LINES = 2000
 _VERSIONS = ("behave", "allure-behave", "ai-dynamo", "ai-dynamo-runtime", "aiperf")
+ENGINES = {"local": "mocker (dynamo.mocker, with the backend's engine type)",
+           "kubernetes": "the backend's own engine (vllm, sglang, trtllm)"}
+EVIDENCE_FILES = ("verdicts.json", "events.txt", "timeline.json", "deployment_spec.yaml")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+_LOG_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)(Z|[+-]\d\d:?\d\d)?")
+_RESULT_FILES = ("*-result.json", "*-container.json", "*-attachment.*", "environment.properties")
+MEDIA = {  # file suffix -> (MIME type, extension) Allure 3 renders
+    ".png": ("image/png", "png"), ".svg": ("image/svg+xml", "svg"), ".md": ("text/markdown", "md"),
+    ".json": ("application/json", "json"), ".csv": ("text/csv", "csv"), ".yaml": ("application/yaml", "yaml"),
+    ".html": ("text/html", "html"), ".txt": ("text/plain", "txt"), ".log": ("text/plain", "txt"),
+}
 
 
 def results_dir(userdata, base_dir: str | Path | None) -> Path:
@@ -50,6 +88,29 @@ def results_dir(userdata, base_dir: str | Path | None) -> Path:
     return path
 
 
+class _LabelHooks:
+    """Makes ``allure.dynamic.label`` (and parent_suite, suite, sub_suite, story) work under
+    behave, whose Allure listener ignores them: the label goes onto the open test case."""
+
+    SINGLE = ("parentSuite", "suite", "subSuite", "severity")
+
+    def __init__(self, listener) -> None:
+        self.listener = listener
+
+    @allure_commons.hookimpl
+    def add_label(self, label_type, labels):
+        test = self.listener.logger.get_test(None)
+        if test is None:
+            return
+        name = getattr(label_type, "value", label_type)
+        if name in self.SINGLE:
+            test.labels = [label for label in test.labels if label.name != name]
+        test.labels += [Label(name=name, value=str(value)) for value in labels]
+
+
+DRY_RUN_WORDS = ("1", "true", "yes", "on")
+
+
 class AllureResultsFormatter(AllureFormatter):
     """allure-behave's formatter, writing where the run's evidence goes (see the module doc)."""
 
@@ -57,19 +118,33 @@ class AllureResultsFormatter(AllureFormatter):
         directory = results_dir(config.userdata, getattr(config, "base_dir", None))
         stream_opener.name = str(directory)  # AllureFileLogger's report directory
         super().__init__(stream_opener, config)
-        if getattr(config, "dry_run", False):
-            # behave --dry-run (a lint: nothing runs) must not add "skipped" results to the report
+        if getattr(config, "dry_run", False) or str(config.userdata.get("dry_run", "")).lower() in DRY_RUN_WORDS:
+            # behave --dry-run (a lint: nothing runs) or -D dry_run=true (a plan) writes no result,
+            # not even when interrupted
             allure_commons.plugin_manager.unregister(self.file_logger)
             return
+        self._labels = _LabelHooks(self.listener)
+        allure_commons.plugin_manager.register(self._labels)
         try:
             write_environment(directory, config.userdata)
         except OSError as error:
             log.warning("cannot write %s/environment.properties: %s", directory, error)
 
+    def close(self):
+        try:
+            super().close()
+        finally:
+            labels = getattr(self, "_labels", None)
+            if labels is not None and allure_commons.plugin_manager.is_registered(labels):
+                allure_commons.plugin_manager.unregister(labels)
+
 
 def write_environment(directory: Path, userdata) -> Path:
-    """``environment.properties``: the run's options and the versions of the tools under test."""
-    lines = {key: userdata.get(key) for key in ("platform", "client_type", "namespace", "output_dir")}
+    """``environment.properties``: the platform, the engine, the run's options and the versions
+    of the tools under test."""
+    platform = userdata.get("platform") or "local"
+    lines = {"platform": platform, "engine": ENGINES.get(platform, "unknown")}
+    lines.update({key: userdata.get(key) for key in ("client_type", "namespace", "output_dir")})
     for package in _VERSIONS:
         try:
             lines[package] = metadata.version(package)
@@ -82,7 +157,42 @@ def write_environment(directory: Path, userdata) -> Path:
     return path
 
 
+def fresh_results(directory: Path) -> int:
+    """Remove the Allure result files (results, containers, attachments, environment) of
+    earlier runs from ``directory``; anything else there is left alone. Returns how many."""
+    removed = 0
+    for pattern in _RESULT_FILES:
+        for path in Path(directory).glob(pattern):
+            if path.is_file():
+                path.unlink()
+                removed += 1
+    return removed
+
+
+# -- labels ---------------------------------------------------------------------------------
+def fault_kind(fault: "Event") -> str:
+    """``terminate process (SIGKILL)``: the fault's type in words, with its signal if it has one."""
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", type(fault).__name__).lower()
+    signal = getattr(fault, "signal", None)
+    return f"{words} ({signal})" if isinstance(signal, str) and signal else words
+
+
+def label_scenario(ctx: "ScenarioContext", feature: str | None) -> None:
+    """File the open test case: feature / backend / topology, and a story per fault kind."""
+    if feature:
+        allure.dynamic.parent_suite(feature)
+    allure.dynamic.suite(ctx.spec.backend)
+    allure.dynamic.sub_suite(ctx.spec.topology)
+    kinds = list(dict.fromkeys(fault_kind(e) for e in ctx.events if e.is_fault and e.started_ns is not None))
+    allure.dynamic.story(*(kinds or ["no fault"]))
+
+
 # -- attachments ------------------------------------------------------------------------------
+def strip_ansi(text: str) -> str:
+    """``text`` without terminal colour codes."""
+    return _ANSI.sub("", text)
+
+
 def tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
     """The last ``lines`` lines of ``text``, saying how many were left out."""
     all_lines = text.splitlines()
@@ -91,13 +201,104 @@ def tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
     return f"[… {len(all_lines) - lines} earlier lines omitted]\n" + "\n".join(all_lines[-lines:]) + "\n"
 
 
-def attach_file(path: Path, name: str) -> None:
-    """Attach a report file: JSON as JSON, everything else as plain text."""
-    kind = allure.attachment_type.JSON if path.suffix == ".json" else allure.attachment_type.TEXT
-    allure.attach.file(str(path), name=name, attachment_type=kind)
+def line_time_ns(line: str) -> int | None:
+    """The RFC 3339 time stamp a log line starts with (Dynamo's ``2026-11-27T05:29:38.637620Z``,
+    ``kubectl logs --timestamps``), in ns since the epoch; None if it has none."""
+    match = _LOG_TIME.match(line.lstrip())
+    if match is None:
+        return None
+    stamp, zone = match.group(1), match.group(2) or "Z"
+    whole, _, fraction = stamp.partition(".")
+    zone = "+00:00" if zone == "Z" else zone
+    try:
+        seconds = datetime.fromisoformat(whole + zone).timestamp()
+    except ValueError:
+        return None
+    return int(seconds) * 1_000_000_000 + int((fraction + "000000000")[:9])
 
 
-def attach_load_summaries(ctx: "ScenarioContext") -> None:
+@dataclass
+class LogWindow:
+    """A stretch of time (ns since the epoch) to cut pod logs to, and why it was chosen."""
+
+    start_ns: int
+    end_ns: int
+    why: str
+
+    def cut(self, text: str, max_lines: int = LOG_WINDOW_MAX_LINES) -> str:
+        """The lines of ``text`` (ANSI stripped) stamped inside the window; an unstamped line
+        (a traceback, a marker) goes with the stamped line before it. With no stamp at all,
+        the tail. A header says what was kept and left out."""
+        lines = strip_ansi(text).splitlines()
+        stamps, current = [], None
+        for line in lines:
+            current = line_time_ns(line) or current
+            stamps.append(current)
+        if not any(stamp is not None for stamp in stamps):
+            return f"[no time stamps in this log: its last {LOG_TAIL_LINES} lines]\n" + tail("\n".join(lines))
+        kept = [i for i, stamp in enumerate(stamps) if stamp is not None and self.start_ns <= stamp <= self.end_ns]
+        before = kept[0] if kept else sum(1 for s in stamps if s is None or s < self.start_ns)
+        after = len(lines) - (kept[-1] + 1) if kept else len(lines) - before
+        cut_note = ""
+        if len(kept) > max_lines:
+            cut_note = f", of which the last {max_lines} are shown"
+            kept = kept[-max_lines:]
+        header = (f"[lines from {_utc(self.start_ns)} to {_utc(self.end_ns)} UTC ({self.why}): "
+                  f"{len(kept)} kept{cut_note}; {before} earlier and {after} later lines left out]\n")
+        return header + "\n".join(lines[i] for i in kept) + ("\n" if kept else "")
+
+
+def _utc(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+
+
+def log_window(ctx: "ScenarioContext") -> LogWindow | None:
+    """From `LOG_LEAD_SECONDS` before the first fault (or the first failed request, without a
+    fault) to `LOG_TRAIL_SECONDS` after the last failed request (or the last fault's end,
+    when later). None when the scenario had neither a fault nor a failed request."""
+    faults = [e for e in ctx.events if e.is_fault and e.started_ns is not None]
+    failed = [r for r in _records(ctx) if not r.ok]
+    starts = [f.started_ns for f in faults] or [r.start_ns for r in failed]
+    ends = [r.end_ns for r in failed] + [f.ended_ns or f.started_ns for f in faults]
+    if not starts:
+        return None
+    first = "the first fault" if faults else "the first failed request"
+    last = "the last failed request" if failed and max(r.end_ns for r in failed) >= max(ends) else "the last fault"
+    lead, trail = int(LOG_LEAD_SECONDS * 1e9), int(LOG_TRAIL_SECONDS * 1e9)
+    return LogWindow(min(starts) - lead, max(ends) + trail,
+                     f"{LOG_LEAD_SECONDS:g} s before {first} to {LOG_TRAIL_SECONDS:g} s after {last}")
+
+
+def _records(ctx: "ScenarioContext") -> list["RequestRecord"]:
+    return [r for load in ctx.loads() if load.results is not None for r in load.results.records]
+
+
+def requests_csv(records: list["RequestRecord"], origin_ns: int | None = None) -> str:
+    """One row per request: its id, start and end (seconds since ``origin_ns``, default the
+    first request's start), latency, and outcome."""
+    origin = origin_ns if origin_ns is not None else min((r.start_ns for r in records), default=0)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["request id", "start (s)", "end (s)", "latency (s)", "outcome"])
+    for r in records:
+        writer.writerow([r.request_id or "-", f"{(r.start_ns - origin) / 1e9:.3f}", f"{(r.end_ns - origin) / 1e9:.3f}",
+                         f"{(r.end_ns - r.start_ns) / 1e9:.3f}", "succeeded" if r.ok else r.failure])
+    return out.getvalue()
+
+
+def attach_file(path: Path, name: str | None = None) -> None:
+    """Attach an evidence file typed by its suffix (PNG, SVG, Markdown, JSON, CSV, YAML…)."""
+    mime, extension = MEDIA.get(path.suffix, ("text/plain", "txt"))
+    allure.attach.file(str(path), name=name or path.name, attachment_type=mime, extension=extension)
+
+
+def attach_text(text: str, name: str, suffix: str = ".txt") -> None:
+    mime, extension = MEDIA[suffix]
+    allure.attach(text, name=name, attachment_type=mime, extension=extension)
+
+
+def attach_load_results(ctx: "ScenarioContext") -> None:
+    """Each load's aiperf summary (or the load's own account) and every request as a table."""
     for load in ctx.loads():
         results = load.results
         summary = results.directory / SUMMARY_FILE if results is not None and results.directory else None
@@ -106,14 +307,27 @@ def attach_load_summaries(ctx: "ScenarioContext") -> None:
         else:
             text = results.describe() if results is not None else f"load {load.name!r}: no results were collected"
             notes = "".join(f"\n- {note}" for note in (results.notes if results is not None else []))
-            allure.attach(f"aiperf wrote no summary.\n{text}{notes}\n", name=f"load results: load {load.name!r}",
-                          attachment_type=allure.attachment_type.TEXT)
+            attach_text(f"aiperf wrote no summary.\n{text}{notes}\n", f"load results: load {load.name!r}")
+        if results is not None and results.records:
+            attach_text(requests_csv(results.records), f"requests.csv: load {load.name!r}", ".csv")
+
+
+def attach_evidence_files(ctx: "ScenarioContext", reports: Iterable[Path]) -> None:
+    """The reports written (the timeline picture first), then verdicts, events, platform timeline, DGD."""
+    ordered = sorted({Path(p) for p in reports if Path(p).exists()}, key=lambda p: (p.suffix not in (".png", ".svg"),
+                                                                                  p.name))
+    for path in ordered:
+        attach_file(path)
+    for name in EVIDENCE_FILES:
+        path = ctx.output_dir / name
+        if path.exists():
+            attach_file(path, "the DGD as applied (deployment_spec.yaml)" if name == "deployment_spec.yaml" else name)
 
 
 def attach_resource_summary(ctx: "ScenarioContext") -> None:
     for monitor in ctx.monitors:
         if isinstance(monitor, ResourceHistory) and monitor.samples:
-            allure.attach(monitor.summary(), name="resources per pod", attachment_type=allure.attachment_type.TEXT)
+            attach_text(monitor.summary(), "resources per pod", ".md")
 
 
 def pod_log_files(output_dir: Path, pods: Iterable[str] | None = None) -> list[Path]:
@@ -129,32 +343,90 @@ def pod_log_files(output_dir: Path, pods: Iterable[str] | None = None) -> list[P
     return files
 
 
-def attach_logs(ctx: "ScenarioContext", lines: int = LOG_TAIL_LINES) -> None:
+def attach_failure_evidence(ctx: "ScenarioContext") -> None:
+    """The failed requests' ids, each pod's log around the fault window, the tail of scenario.log."""
+    failed = [r for r in _records(ctx) if not r.ok]
+    if failed:
+        origin = min(r.start_ns for r in _records(ctx))
+        attach_text(requests_csv(failed, origin), "failed requests.csv (ids as the frontend logs them)", ".csv")
+    window = log_window(ctx)
     pods = None if ctx.deployment is None else [p.name for p in ctx.deployment.pods(include_deleted=True)]
     for path in pod_log_files(ctx.output_dir, pods):
-        allure.attach(tail(path.read_text(errors="replace"), lines), name=f"{path.parent.name}/{path.name}",
-                      attachment_type=allure.attachment_type.TEXT)
+        text = path.read_text(errors="replace")
+        body = window.cut(text) if window is not None else \
+            "[no fault and no failed request: the log's tail]\n" + tail(strip_ansi(text))
+        attach_text(body, f"{path.parent.name}/{path.name}")
     scenario_log = ctx.output_dir / "scenario.log"
     if scenario_log.exists():
-        allure.attach(tail(scenario_log.read_text(errors="replace"), lines), name="scenario.log",
-                      attachment_type=allure.attachment_type.TEXT)
+        attach_text(tail(scenario_log.read_text(errors="replace")), "scenario.log")
 
 
-def attach_scenario_evidence(ctx: "ScenarioContext", reports: Iterable[Path], failed: bool) -> list[str]:
-    """Attach everything (see the module doc) to the open Allure test case.
+def attach_scenario_evidence(ctx: "ScenarioContext", reports: Iterable[Path], failed: bool,
+                             feature: str | None = None) -> list[str]:
+    """Label the open Allure test case and attach everything (see the module doc).
 
     Returns the problems met (for the caller to log: an attachment should never fail a
-    scenario). Without the Allure formatter, every attach is a no-op.
+    scenario). Without the Allure formatter, every call is a no-op.
     """
     problems = []
-    steps = [("load summaries", lambda: attach_load_summaries(ctx)),
-             ("reports", lambda: [attach_file(p, p.name) for p in reports if p.exists()]),
+    steps = [("labels", lambda: label_scenario(ctx, feature)),
+             ("reports and evidence files", lambda: attach_evidence_files(ctx, reports)),
+             ("load results", lambda: attach_load_results(ctx)),
              ("resource summary", lambda: attach_resource_summary(ctx))]
     if failed:
-        steps.append(("logs", lambda: attach_logs(ctx)))
+        steps.append(("failure evidence", lambda: attach_failure_evidence(ctx)))
     for what, action in steps:
         try:
             action()
         except Exception as error:  # noqa: BLE001
             problems.append(f"attaching {what} to the Allure results: {error}")
     return problems
+
+
+def attach_verdict(verdict: "Verdict") -> None:
+    """A check's verdict on its own Allure step: the line (expected, observed, outcome) as the
+    attachment's name, the details and evidence path inside."""
+    attach_text(verdict.message() + "\n", f"verdict: {verdict.line}")
+
+
+# -- command line (./run) ---------------------------------------------------------------------
+def _userdata(args: list[str], config_file: Path) -> dict[str, str]:
+    """behave's userdata as ``args`` and ``behave.ini`` define it (``-D k=v``, ``--define k=v``)."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str
+    parser.read(config_file)
+    userdata = dict(parser["behave.userdata"]) if parser.has_section("behave.userdata") else {}
+    values = iter(args)
+    for arg in values:
+        if arg in ("-D", "--define"):
+            arg = "-D" + next(values, "")
+        for prefix in ("--define=", "-D"):
+            if arg.startswith(prefix) and "=" in arg[len(prefix):]:
+                key, _, value = arg[len(prefix):].partition("=")
+                userdata[key] = value
+    return userdata
+
+
+def main(argv: list[str]) -> int:
+    """``python -m ftlib.reports.allure_results fresh [behave arguments]``: empty the results
+    folder those arguments would write to (unless FT_KEEP_RESULTS=1, or a dry run)."""
+    if not argv or argv[0] != "fresh":
+        print("usage: python -m ftlib.reports.allure_results fresh [behave arguments]", file=sys.stderr)
+        return 2
+    args = argv[1:]
+    userdata = _userdata(args, Path("behave.ini"))
+    dry = any(a in ("-d", "--dry-run") for a in args) or str(userdata.get("dry_run", "")).lower() in ("true", "1", "yes")
+    if os.environ.get(KEEP_RESULTS_ENV, "") not in ("", "0") or dry:
+        return 0
+    directory = results_dir(userdata, Path.cwd() / "features")
+    removed = fresh_results(directory)
+    if removed:
+        print(f"allure results: removed {removed} files of earlier runs from {directory} "
+              f"({KEEP_RESULTS_ENV}=1 keeps them)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
