@@ -88,3 +88,9 @@ def test_expected_seconds_of_a_count_load_grows_with_requests_and_shrinks_with_c
 
     assert slow.expected_seconds > fast.expected_seconds > 10
     assert LoadConfig(duration_seconds=42).expected_seconds == 42
+
+
+def test_the_hard_timeout_every_client_uses_is_start_plus_twice_the_expected_run_plus_a_request_and_a_minute():
+    config = LoadConfig(duration_seconds=100, request_timeout_seconds=30)
+
+    assert config.hard_timeout(90) == 90 + 200 + 30 + 60

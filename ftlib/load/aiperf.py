@@ -82,7 +82,7 @@ class AiperfLoad(WaitWithTimeout):
 
     @property
     def hard_timeout(self) -> float:
-        return START_TIMEOUT + self.config.expected_seconds * 2 + self.config.request_timeout_seconds + 60
+        return self.config.hard_timeout(START_TIMEOUT)
 
     def start(self) -> None:
         """Launch aiperf and return once it is sending requests (profiling started)."""

@@ -66,6 +66,12 @@ class LoadConfig:
         per_request = 0.5 + self.output_tokens_mean * 0.02
         return self.request_count * per_request / max(1, self.concurrency) + 10
 
+    def hard_timeout(self, start_seconds: float) -> float:
+        """How long a client may take in all before it is stopped whatever happens: the
+        ``start_seconds`` its start may take, twice `expected_seconds`, one request's timeout and
+        a minute. Every load client (aiperf, legacy, the Kubernetes load Job) uses this bound."""
+        return start_seconds + self.expected_seconds * 2 + self.request_timeout_seconds + 60
+
     def validate(self) -> None:
         for name, high in (("concurrency", MAX_CONCURRENCY), ("input_tokens_mean", MAX_TOKENS),
                            ("output_tokens_mean", MAX_TOKENS)):

@@ -265,7 +265,7 @@ class LegacyLoad(WaitWithTimeout):
 
     @property
     def hard_timeout(self) -> float:
-        return START_TIMEOUT + self.config.expected_seconds * 2 + self.config.request_timeout_seconds + 60
+        return self.config.hard_timeout(START_TIMEOUT)
 
     @property
     def running(self) -> bool:

@@ -251,7 +251,7 @@ class LoadJobRunner(WaitWithTimeout):
 
     @property
     def hard_timeout(self) -> float:
-        return START_TIMEOUT + self.config.expected_seconds * 2 + self.config.request_timeout_seconds + 60
+        return self.config.hard_timeout(START_TIMEOUT)
 
     def argv(self) -> list[str]:
         return load_argv(self.client_type, self.name, self.config, self.url, self.model, self.tokenizer)
