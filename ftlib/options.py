@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Mapping
 
 from ftlib.errors import SpecError
+from ftlib.load import CLIENT_TYPES
+from ftlib.platform import PLATFORMS
 
-CLIENT_TYPES = ("aiperf", "legacy")
-PLATFORMS = ("local", "kubernetes")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 # userdata keys that belong to other tools (allure-behave's formatter options)

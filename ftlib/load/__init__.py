@@ -3,4 +3,6 @@
 from ftlib.load.config import LoadConfig
 from ftlib.load.results import LoadResults, RequestRecord
 
-__all__ = ["LoadConfig", "LoadResults", "RequestRecord"]
+CLIENT_TYPES = ("aiperf", "legacy")  # the load clients: -D client_type=...
+
+__all__ = ["CLIENT_TYPES", "LoadConfig", "LoadResults", "RequestRecord"]
