@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from ftlib.errors import FaultNotEffective
 from ftlib import validate
-from ftlib.events.base import Event
+from ftlib.events.base import Event, started_faults
 from ftlib.platform.base import DISRUPTIONS
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def recovery_point(events: list[Event], fault: Event, timeline: "Timeline | None
     after it (and before the next fault) recorded, else `ready_again_ns` on the platform's
     timeline up to the next fault. ``(None, why)`` when no recovery was seen."""
     later = events[events.index(fault) + 1:]
-    next_fault_ns = next((e.started_ns for e in later if e.is_fault and e.started_ns is not None), None)
+    next_fault_ns = next((e.started_ns for e in started_faults(later)), None)
     for event in later:
         if event.is_fault:
             break

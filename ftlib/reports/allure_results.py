@@ -46,6 +46,7 @@ import allure_commons
 from allure_behave.formatter import AllureFormatter
 from allure_commons.model2 import Label
 
+from ftlib.events.base import started_faults
 from ftlib.load.results import SUMMARY_FILE
 from ftlib.reports.resources import ResourceHistory
 
@@ -183,7 +184,7 @@ def label_scenario(ctx: "ScenarioContext", feature: str | None) -> None:
         allure.dynamic.parent_suite(feature)
     allure.dynamic.suite(ctx.spec.backend)
     allure.dynamic.sub_suite(ctx.spec.topology)
-    kinds = list(dict.fromkeys(fault_kind(e) for e in ctx.events if e.is_fault and e.started_ns is not None))
+    kinds = list(dict.fromkeys(fault_kind(e) for e in started_faults(ctx.events)))
     allure.dynamic.story(*(kinds or ["no fault"]))
 
 
@@ -256,7 +257,7 @@ def log_window(ctx: "ScenarioContext") -> LogWindow | None:
     """From `LOG_LEAD_SECONDS` before the first fault (or the first failed request, without a
     fault) to `LOG_TRAIL_SECONDS` after the last failed request (or the last fault's end,
     when later). None when the scenario had neither a fault nor a failed request."""
-    faults = [e for e in ctx.events if e.is_fault and e.started_ns is not None]
+    faults = started_faults(ctx.events)
     failed = [r for r in _records(ctx) if not r.ok]
     starts = [f.started_ns for f in faults] or [r.start_ns for r in failed]
     ends = [r.end_ns for r in failed] + [f.ended_ns or f.started_ns for f in faults]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from ftlib.events.base import started_faults
 from ftlib.events.load import StartLoad
 from ftlib.events.time import recovery_point
 from ftlib.reports.base import Report
@@ -89,7 +90,7 @@ class TimelineData:
         origin = min(r.start_ns for r in records)
         data = cls(title, origin, loads=list(loads))
         data.requests = [((r.start_ns - origin) / S, (r.end_ns - origin) / S, failure_kind(r)) for r in records]
-        faults = [e for e in events if e.is_fault and e.started_ns is not None]
+        faults = started_faults(events)
         for number, fault in enumerate(faults, 1):
             ready, source = recovery_point(events, fault, timeline)
             data.faults.append(FaultMark(number, fault.description, (fault.started_ns - origin) / S,
