@@ -34,6 +34,7 @@ class Seen:
     data: Any
     content_type: str = ""
     exec_argv: list[str] = field(default_factory=list)
+    headers_authorization: str = ""
 
 
 VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.4", "gitCommit": "a78aa47129b8539636eb86a9d00e31b2720fe06b",
@@ -49,7 +50,7 @@ class _Emulator(kmock.KubernetesEmulator):
         raw = request._raw_request
         params = {k: v for k, v in raw.query.items() if k != "command"}
         seen = Seen(raw.method, raw.path, params, request.data, raw.headers.get("Content-Type", ""),
-                    list(raw.query.getall("command", [])))
+                    list(raw.query.getall("command", [])), raw.headers.get("Authorization", ""))
         self.fake.seen.append(seen)
         if request.subresource == "exec":
             return await self._exec(raw, request.name, seen.exec_argv)
@@ -164,6 +165,20 @@ def serve_dgd_crd(fake: KubeOpsFake, versions: tuple[str, ...] = ("v1alpha1", "v
         fake.routes[("GET", f"/apis/nvidia.com/{version}")] = (
             200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"nvidia.com/{version}",
                   "resources": resources})
+
+
+SSAR = ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
+
+
+def serve_access_reviews(fake: KubeOpsFake, denied=()) -> None:
+    """SelfSubjectAccessReview answers allowing everything but the (verb, resource[/subresource])
+    pairs in ``denied``, as a real API server answers them (the review echoed with a status)."""
+    def answer(seen: Seen) -> Reply:
+        attributes = seen.data["spec"]["resourceAttributes"]
+        resource = attributes["resource"] + (f"/{attributes['subresource']}" if attributes.get("subresource") else "")
+        allowed = (attributes["verb"], resource) not in denied
+        return 201, {**seen.data, "status": {"allowed": allowed, **({} if allowed else {"reason": ""})}}
+    fake.routes[SSAR] = answer
 
 
 def write_kubeconfig(fake: KubeOpsFake, path, context: str = "fake") -> str:

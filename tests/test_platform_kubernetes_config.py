@@ -9,7 +9,7 @@ from ftlib.errors import PlatformError, SpecError
 from ftlib.platform.kubernetes import retry
 from ftlib.platform.kubernetes.config import (ClusterOptions, check_cluster, check_namespace_allowed,
                                               kubeconfig_source, load_api_client)
-from kube_ops_fake import running_fake, serve_dgd_crd, status_body, write_kubeconfig
+from kube_ops_fake import running_fake, serve_access_reviews, serve_dgd_crd, status_body, write_kubeconfig
 
 
 @pytest.fixture
@@ -70,13 +70,31 @@ def test_an_unknown_context_names_the_command_that_lists_contexts(monkeypatch, t
 def test_the_kubeconfig_client_sends_its_token_to_the_fake_api_over_http(monkeypatch, tmp_path, fake):
     monkeypatch.setenv("KUBECONFIG", write_kubeconfig(fake, tmp_path / "kubeconfig", context="lab"))
     serve_dgd_crd(fake)
+    serve_access_reviews(fake)
     fake.routes[("GET", "/api/v1/namespaces/ft")] = (200, namespace_object("ft"))
     api = load_api_client({"kube_context": "lab", "namespace": "ft"})
     notes = check_cluster(api, ClusterOptions(namespace="ft"), dgd_version="v1beta1")
-    assert notes[0] == f"Kubernetes v1.31.4 at {fake.url}"
-    assert "serves v1alpha1, v1beta1" in notes[1]
-    assert [s.path for s in fake.seen] == ["/version/", "/apis/", "/apis/nvidia.com/v1alpha1",
-                                           "/apis/nvidia.com/v1beta1", "/api/v1/namespaces/ft"]
+    assert notes == [f"Kubernetes v1.31.4 at {fake.url}", "dynamographdeployments.nvidia.com serves v1alpha1, v1beta1"]
+    assert [s.path for s in fake.seen[:5]] == ["/version/", "/apis/", "/apis/nvidia.com/v1alpha1",
+                                               "/apis/nvidia.com/v1beta1", "/api/v1/namespaces/ft"]
+    asked = [s.data["spec"]["resourceAttributes"] for s in fake.seen[5:]]
+    reviewed = {(a["verb"], a["group"], a["resource"], a.get("subresource", "")) for a in asked}
+    assert ("create", "nvidia.com", "dynamographdeployments", "") in reviewed
+    assert ("create", "", "pods", "exec") in reviewed and ("create", "", "pods", "") not in reviewed
+    assert ("patch", "apps", "statefulsets", "scale") not in reviewed  # no service restart asked for
+    assert ("list", "metrics.k8s.io", "pods", "") not in reviewed  # optional
+    assert {a["namespace"] for a in asked} == {"ft"}
+    assert all(s.headers_authorization == "Bearer dummy" for s in fake.seen)
+
+
+def test_a_403_on_one_verb_stops_the_run_before_anything_is_created_naming_it_and_rbac_yaml(fake):
+    serve_dgd_crd(fake)
+    serve_access_reviews(fake, denied={("create", "pods/exec")})
+    fake.routes[("GET", "/api/v1/namespaces/ft")] = (200, namespace_object("ft"))
+    with pytest.raises(PlatformError, match=r"not allowed in namespace 'ft' to: create pods/exec\. .*deploy/rbac.yaml"):
+        check_cluster(fake.api_client(), ClusterOptions(namespace="ft"))
+    assert {s.method for s in fake.seen} == {"GET", "POST"}
+    assert {s.path for s in fake.seen if s.method == "POST"} == {"/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"}
 
 
 def test_the_checks_against_a_fake_api_without_the_crd_name_the_crd(fake):
@@ -100,6 +118,7 @@ def test_a_namespace_missing_on_the_fake_api_says_how_to_create_it(fake):
 
 def test_a_namespaced_role_that_may_not_read_namespaces_is_noted_not_refused(fake):
     serve_dgd_crd(fake)
+    serve_access_reviews(fake)
     fake.routes[("GET", "/api/v1/namespaces/ft")] = (403, status_body(403, "Forbidden", 'namespaces "ft" is forbidden'))
     notes = check_cluster(fake.api_client(), ClusterOptions(namespace="ft"))
     assert "not allowed to read namespaces" in notes[-1]

@@ -7,10 +7,9 @@ import pytest
 import yaml
 
 from ftlib.platform.kubernetes import preflight as pf
-from kube_ops_fake import running_fake, serve_dgd_crd, status_body, write_kubeconfig
+from kube_ops_fake import SSAR, running_fake, serve_access_reviews, serve_dgd_crd, status_body, write_kubeconfig
 
 RBAC_YAML = Path(__file__).resolve().parents[1] / "deploy" / "rbac.yaml"
-SSAR = ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
 
 
 @pytest.fixture
@@ -20,21 +19,11 @@ def fake(monkeypatch, tmp_path):
         yield server
 
 
-def review(denied=()):
-    """An SSAR endpoint allowing everything except (verb, resource[/subresource]) in ``denied``."""
-    def answer(seen):
-        attributes = seen.data["spec"]["resourceAttributes"]
-        resource = attributes["resource"] + (f"/{attributes['subresource']}" if attributes.get("subresource") else "")
-        allowed = (attributes["verb"], resource) not in denied
-        return 201, {**seen.data, "status": {"allowed": allowed, **({} if allowed else {"reason": ""})}}
-    return answer
-
-
 def healthy_cluster(fake, denied=(), crd_versions=("v1alpha1", "v1beta1")):
     serve_dgd_crd(fake, crd_versions)
     fake.routes[("GET", "/api/v1/namespaces/ft")] = (200, {"apiVersion": "v1", "kind": "Namespace",
                                                            "metadata": {"name": "ft"}, "status": {"phase": "Active"}})
-    fake.routes[SSAR] = review(denied)
+    serve_access_reviews(fake, denied)
     fake.routes[("GET", "/apis/storage.k8s.io/v1/storageclasses/nfs-rwx")] = (
         200, {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "nfs-rwx"},
               "provisioner": "nfs.csi.k8s.io", "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"})
@@ -88,7 +77,7 @@ def test_preflight_refuses_a_read_write_once_storage_class(fake, capsys):
 def test_preflight_when_access_reviews_are_refused_says_it_could_not_ask(fake):
     healthy_cluster(fake)
     fake.routes[SSAR] = (403, status_body(403, "Forbidden", "selfsubjectaccessreviews is forbidden"))
-    rows = pf.access_rows(fake.api_client(), "ft")
+    rows = pf.access_rows(fake.api_client(), pf.ClusterOptions(namespace="ft"))
     assert {row.ok for row in rows} == {None} and "cannot ask" in rows[0].detail
 
 
@@ -113,3 +102,14 @@ def test_rbac_yaml_holds_exactly_the_permissions_of_the_suite_table():
                for v in rule["verbs"]}
     in_table = {(rule.group, rule.resource, verb) for rule in pf.SUITE_RBAC for verb in rule.verbs}
     assert in_yaml == in_table
+
+
+def test_a_denied_verb_this_run_does_not_need_is_shown_but_not_missing(fake, capsys):
+    healthy_cluster(fake, denied={("list", "pods"), ("patch", "statefulsets/scale")})
+    rows = {r.check: r for r in pf.access_rows(fake.api_client(), pf.ClusterOptions(namespace="ft"))}
+    assert rows["rbac: patch statefulsets/scale.apps"].ok is None
+    assert "only with skip_service_restart=false" in rows["rbac: patch statefulsets/scale.apps"].detail
+    assert rows["rbac: list pods"].ok is False
+    restart = {r.check: r for r in pf.access_rows(fake.api_client(),
+                                                   pf.ClusterOptions(namespace="ft", skip_service_restart=False))}
+    assert restart["rbac: patch statefulsets/scale.apps"].ok is False

@@ -46,7 +46,7 @@ def test_the_bind_probe_job_mounts_the_claim_and_never_retries():
 def test_a_pvc_proved_bound_on_the_fake_api_went_over_the_wire_as_a_claim_then_a_probe(fake):
     core, batch = apis(fake)
     probe = pvc.bind_probe_job_manifest(pvc.log_pvc_name(RUN), "ft", RUN)["metadata"]["name"]
-    fake.routes[("GET", f"/apis/batch/v1/namespaces/ft/jobs/{probe}/status")] = (
+    fake.routes[("GET", f"/apis/batch/v1/namespaces/ft/jobs/{probe}")] = (
         200, {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": probe, "namespace": "ft"},
               "status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}})
     name = pvc.create_log_pvc(core, batch, "ft", RUN, "nfs-rwx", timeout=5)

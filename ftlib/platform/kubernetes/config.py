@@ -82,6 +82,91 @@ def _bool(key: str, raw: object) -> bool:
     raise SpecError(f"option {key} takes true or false, got {raw!r}")
 
 
+@dataclass(frozen=True)
+class RbacRule:
+    """Verbs the suite uses on one resource (``group`` "" is the core API), what for, and when:
+    ``always``, ``restart`` (only with ``skip_service_restart=false``) or ``optional`` (the suite
+    works without it and says what is missing)."""
+
+    group: str
+    resource: str
+    verbs: tuple[str, ...]
+    why: str
+    when: str = "always"
+
+
+SUITE_RBAC = (
+    RbacRule(DGD_GROUP, DGD_PLURAL, ("get", "list", "watch", "create", "patch", "delete"),
+             "apply, watch, upgrade and remove the deployment"),
+    RbacRule("", "pods", ("get", "list", "watch", "delete"), "find pods, watch the timeline, delete pods"),
+    RbacRule("", "pods/log", ("get",), "service logs (current and previous) and the load's output"),
+    RbacRule("", "pods/exec", ("get", "create"), "ps, kill and freeze in pods; stop the load; copy results back"),
+    RbacRule("", "pods/proxy", ("get",), "/metrics of each pod"),
+    RbacRule("", "events", ("list",), "events of each pod, for evidence"),
+    RbacRule("", "persistentvolumeclaims", ("get", "list", "create", "delete"),
+             "the shared log PVC; NATS/etcd PVCs on a service restart"),
+    RbacRule("batch", "jobs", ("get", "list", "create", "delete"), "the load Job and the PVC probe Job"),
+    RbacRule("apps", "statefulsets/scale", ("get", "patch"), "restart NATS and etcd (skip_service_restart=false)",
+             "restart"),
+    RbacRule("metrics.k8s.io", "pods", ("list",), "CPU and memory of each pod (resource history)", "optional"),
+)
+
+
+def needed_rules(options: "ClusterOptions") -> tuple[RbacRule, ...]:
+    """The rules a run with ``options`` cannot do without."""
+    return tuple(r for r in SUITE_RBAC if r.when == "always" or r.when == "restart" and not options.skip_service_restart)
+
+
+@dataclass(frozen=True)
+class Access:
+    """The API server's answer for one verb of one rule: allowed, denied, or None (could not ask)."""
+
+    rule: RbacRule
+    verb: str
+    allowed: bool | None
+    error: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.verb} {self.rule.resource}" + (f".{self.rule.group}" if self.rule.group else "")
+
+
+def access_reviews(api: client.ApiClient, namespace: str, rules: tuple[RbacRule, ...] = SUITE_RBAC) -> list[Access]:
+    """Ask the API server (SelfSubjectAccessReview: nothing is created) whether the credentials may
+    use each verb of ``rules`` in ``namespace``."""
+    auth = client.AuthorizationV1Api(api)
+    answers = []
+    for rule in rules:
+        resource, _, subresource = rule.resource.partition("/")
+        for verb in rule.verbs:
+            attributes = {"namespace": namespace, "verb": verb, "group": rule.group, "resource": resource}
+            if subresource:
+                attributes["subresource"] = subresource
+            body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                    "spec": {"resourceAttributes": attributes}}
+            try:
+                review = call_api(auth.create_self_subject_access_review, body)
+            except ApiException as error:
+                answers.append(Access(rule, verb, None, short_reason(error)))
+                continue
+            answers.append(Access(rule, verb, bool(review.status and review.status.allowed)))
+    return answers
+
+
+def require_access(api: client.ApiClient, namespace: str, rules: tuple[RbacRule, ...] = SUITE_RBAC) -> list[str]:
+    """Raise one `PlatformError` naming every verb and resource the credentials lack, pointing at
+    ``deploy/rbac.yaml``. Returns notes when the server would not answer the reviews."""
+    answers = access_reviews(api, namespace, rules)
+    denied = [a.name for a in answers if a.allowed is False]
+    if denied:
+        raise PlatformError(f"not allowed in namespace {namespace!r} to: {', '.join(denied)}. The suite needs the Role "
+                            f"in deploy/rbac.yaml bound to you: sed -e 's/<namespace>/{namespace}/' -e "
+                            "'s/<user-or-serviceaccount>/<you>/' deploy/rbac.yaml | kubectl apply -f - "
+                            "(./run preflight shows every permission)")
+    unknown = [a for a in answers if a.allowed is None]
+    return [f"could not check permissions ({unknown[0].error}); a missing one fails when first used"] if unknown else []
+
+
 def check_namespace_allowed(namespace: str, allow_namespace: str | None) -> None:
     """Refuse ``default`` and ``kube-system`` unless ``-D allow_namespace`` names that namespace."""
     if namespace in PROTECTED_NAMESPACES and allow_namespace != namespace:
@@ -205,4 +290,5 @@ def check_cluster(api: client.ApiClient, options: ClusterOptions, dgd_version: s
                             f"{options.namespace} (then apply deploy/rbac.yaml in it), or pick another with -D namespace=")
     if exists is None:
         notes.append(f"namespace {options.namespace}: not allowed to read namespaces; assuming it exists")
+    notes += require_access(api, options.namespace, needed_rules(options))
     return notes

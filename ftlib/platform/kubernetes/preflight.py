@@ -3,7 +3,8 @@ and whether it has it, as a table; the exit status is non-zero when something is
 
 Checked: the API answers, the DynamoGraphDeployment CRD and its served versions, the namespace,
 each RBAC permission in `SUITE_RBAC` (through SelfSubjectAccessReview, so nothing is created)
-and the storage class of the log PVC. `SUITE_RBAC` is also the source of ``deploy/rbac.yaml``
+and the storage class of the log PVC. `SUITE_RBAC` (in `ftlib.platform.kubernetes.config`, which
+checks the same permissions before a run) is also the source of ``deploy/rbac.yaml``
 (`rbac_manifests`); a test keeps the two equal.
 """
 
@@ -17,38 +18,16 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from ftlib.errors import FtError
-from ftlib.platform.kubernetes.config import (DGD_CRD, DGD_GROUP, DGD_PLURAL, ClusterOptions, check_namespace_allowed,
-                                              dgd_served_versions, load_api_client, namespace_exists, server_version)
+from ftlib.platform.kubernetes.config import (DGD_CRD, SUITE_RBAC, ClusterOptions, RbacRule, access_reviews,
+                                              check_namespace_allowed, dgd_served_versions, load_api_client,
+                                              namespace_exists, needed_rules, server_version)
 from ftlib.platform.kubernetes.pvc import ACCESS_MODE
 from ftlib.platform.kubernetes.retry import call_api, short_reason
 
+__all__ = ["SUITE_RBAC", "RbacRule", "Row", "main", "preflight", "rbac_manifests", "rbac_yaml"]
+
 ROLE_NAME = "dynamo-ft"
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
-
-
-@dataclass(frozen=True)
-class RbacRule:
-    """Verbs the suite uses on one resource (``group`` "" is the core API), and what for."""
-
-    group: str
-    resource: str
-    verbs: tuple[str, ...]
-    why: str
-
-
-SUITE_RBAC = (
-    RbacRule(DGD_GROUP, DGD_PLURAL, ("get", "list", "watch", "create", "patch", "delete"),
-             "apply, watch, upgrade and remove the deployment"),
-    RbacRule("", "pods", ("get", "list", "watch", "delete"), "find pods, watch the timeline, delete pods"),
-    RbacRule("", "pods/log", ("get",), "service logs (current and previous) and the load's output"),
-    RbacRule("", "pods/exec", ("get", "create"), "ps, kill and freeze in pods; stop the load; copy results back"),
-    RbacRule("", "pods/proxy", ("get",), "/metrics of each pod"),
-    RbacRule("", "events", ("list",), "events of each pod, for evidence"),
-    RbacRule("", "persistentvolumeclaims", ("get", "list", "create", "delete"),
-             "the shared log PVC; NATS/etcd PVCs on a service restart"),
-    RbacRule("batch", "jobs", ("get", "list", "create", "delete"), "the load Job and the PVC probe Job"),
-    RbacRule("apps", "statefulsets/scale", ("get", "patch"), "restart NATS and etcd (skip_service_restart=false)"),
-)
 
 
 def rbac_manifests(namespace: str = "<namespace>", subject: str = "<user-or-serviceaccount>") -> list[dict]:
@@ -92,27 +71,18 @@ class Row:
         return {True: "ok", False: "MISSING", None: "unknown"}[self.ok]
 
 
-def access_rows(api: client.ApiClient, namespace: str) -> list[Row]:
-    """One row per (resource, verb) of `SUITE_RBAC`, asked of the API server (SelfSubjectAccessReview)."""
-    auth = client.AuthorizationV1Api(api)
+def access_rows(api: client.ApiClient, options: ClusterOptions) -> list[Row]:
+    """One row per (resource, verb) of `SUITE_RBAC`, asked of the API server (SelfSubjectAccessReview).
+    A denied verb that this run's options do not need is shown, but not as missing."""
     rows = []
-    for rule in SUITE_RBAC:
-        resource, _, subresource = rule.resource.partition("/")
-        for verb in rule.verbs:
-            attributes = {"namespace": namespace, "verb": verb, "group": rule.group, "resource": resource}
-            if subresource:
-                attributes["subresource"] = subresource
-            body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-                    "spec": {"resourceAttributes": attributes}}
-            name = f"{verb} {rule.resource}" + (f".{rule.group}" if rule.group else "")
-            try:
-                review = call_api(auth.create_self_subject_access_review, body)
-            except ApiException as error:
-                rows.append(Row(f"rbac: {name}", None, f"cannot ask ({short_reason(error)})"))
-                continue
-            allowed = bool(review.status and review.status.allowed)
-            rows.append(Row(f"rbac: {name}", allowed,
-                            rule.why if allowed else f"denied; needed to {rule.why}: apply deploy/rbac.yaml"))
+    needed = needed_rules(options)
+    for access in access_reviews(api, options.namespace):
+        rule = access.rule
+        when = {"restart": " (only with skip_service_restart=false)", "optional": " (optional)"}.get(rule.when, "")
+        detail = {True: rule.why, False: f"denied; needed to {rule.why}{when}: apply deploy/rbac.yaml",
+                  None: f"cannot ask ({access.error})"}[access.allowed]
+        allowed = None if access.allowed is False and rule not in needed else access.allowed
+        rows.append(Row(f"rbac: {access.name}", allowed, detail))
     return rows
 
 
@@ -167,7 +137,7 @@ def preflight(api: client.ApiClient, options: ClusterOptions) -> list[Row]:
     rows.append(Row(f"namespace {options.namespace}", exists,
                     {True: "exists", False: f"missing: kubectl create namespace {options.namespace}",
                      None: "cannot read namespaces (a namespaced Role); assuming it exists"}[exists]))
-    rows += access_rows(api, options.namespace)
+    rows += access_rows(api, options)
     rows.append(storage_row(api, options.storage_class))
     return rows
 

@@ -91,7 +91,7 @@ def _wait_probe(core: client.CoreV1Api, batch: client.BatchV1Api, namespace: str
                 storage_class: str | None, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        status = call_api(batch.read_namespaced_job_status, job, namespace).status
+        status = call_api(batch.read_namespaced_job, job, namespace).status
         if status is not None and status.succeeded:
             return
         pod = job_pod(core, namespace, job)
