@@ -9,17 +9,17 @@ the tail of every pod's log.
 """
 
 import logging
-import signal
 import sys
 import time
 from pathlib import Path
 
 from behave.model_core import Status
 
+from ftlib import evidence, interrupts, runs
 from ftlib.bdd import GherkinScenario
 from ftlib.errors import SpecError
 from ftlib.options import RunOptions
-from ftlib.scenario import fresh_directory, slug
+from ftlib.scenario import claim_evidence_folder, slug
 from ftlib.reports import FaultToleranceReport
 from ftlib.reports.allure_results import attach_scenario_evidence
 from ftlib.reports.timeline_picture import TimelinePicture
@@ -29,15 +29,11 @@ REPORT_TAG = "report"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def before_all(context):
-    # SIGTERM (CI timeouts, Kubernetes Jobs) takes the same path as Ctrl-C, so teardown runs.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # SIGTERM (CI timeouts, Kubernetes Jobs) takes the same path as Ctrl-C, so teardown runs;
     # SIGINT too, even when a parent started behave with SIGINT ignored (background jobs of scripts).
-    signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
+    interrupts.install()
+    runs.report_leftovers()  # what runs killed without cleanup left (./run clean removes it)
     context.ft_options = RunOptions.from_userdata(context.config.userdata)
     context.ft_options.check_output_dir(REPO_ROOT)
     context.ft_used_names = set()
@@ -66,8 +62,8 @@ def before_scenario(context, scenario):
     if REPORT_TAG in scenario.effective_tags:
         context.ft.reports.append(FaultToleranceReport())
     context.ft_started = time.monotonic()
-    fresh_directory(context.ft.output_dir)
-    context.ft_log = logging.FileHandler(context.ft.output_dir / "scenario.log")
+    context.ft_evidence = claim_evidence_folder(context.ft.output_dir, scenario.name)
+    context.ft_log = logging.FileHandler(evidence.inside(context.ft.output_dir / "scenario.log"))
     context.ft_log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger("ftlib").addHandler(context.ft_log)
 
@@ -102,8 +98,13 @@ def _plan(context, scenario) -> bool:
 
 def after_scenario(context, scenario):
     ft = getattr(context, "ft", None)
-    if ft is None or not ft.execute:
+    if ft is None or not ft.execute or getattr(context, "ft_evidence", None) is None:
         return
+    with interrupts.deferred("cleanup"):  # a second Ctrl-C waits until the cleanup is done
+        _after_scenario(context, scenario, ft)
+
+
+def _after_scenario(context, scenario, ft):
     problems = ft.finish(aborted=scenario.status != Status.passed)
     written, report_problems = ft.generate_reports()
     problems += report_problems
@@ -113,7 +114,13 @@ def after_scenario(context, scenario):
             logging.getLogger("ftlib.reports").warning("%s", problem)  # an attachment never fails a scenario
     seconds = time.monotonic() - context.ft_started
     print(f"\n  evidence: {ft.output_dir} ({seconds:.1f} s)", file=sys.__stdout__, flush=True)
+    if problems and interrupts.interrupted():  # one message: what an interrupt cut short is no error
+        logging.getLogger("ftlib").warning("interrupted; cut short: %s", "; ".join(problems))
+        print(f"  interrupted: {scenario.name}", file=sys.__stdout__, flush=True)
+        problems = []
     logging.getLogger("ftlib").removeHandler(context.ft_log)
     context.ft_log.close()
+    context.ft_evidence.release()
+    context.ft_evidence = None
     if problems:
         raise RuntimeError("teardown problems: " + "; ".join(problems))

@@ -7,16 +7,20 @@ and `run_scenario` drives it in one go from plain Python.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
-import shutil
+import tempfile
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 import yaml
 
+from ftlib import evidence, interrupts, runs
 from ftlib.checks import Check
 from ftlib.errors import SpecError
 from ftlib.events.base import Event, started_faults
@@ -41,21 +45,12 @@ def default_monitors() -> list[Monitor]:
     return [ResourceHistory()]
 
 
-EVIDENCE_MARKERS = ("scenario.log", "deployment_spec.yaml", "events.txt", "timeline.json")
-
-
-def fresh_directory(path: Path) -> Path:
-    """An empty evidence folder for a scenario run. An earlier run's evidence of the same
-    scenario is removed (stale aiperf files or logs must never be read as this run's); a
-    non-empty folder that is not dynamo-ft evidence is refused, never deleted."""
-    path = Path(path)
-    if path.exists() and any(path.iterdir()):
-        if not any((path / marker).exists() for marker in EVIDENCE_MARKERS):
-            raise SpecError(f"{path} exists and does not hold dynamo-ft evidence; refusing to overwrite it "
-                            "(choose another output_dir)")
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def claim_evidence_folder(path: Path, scenario: str) -> evidence.EvidenceFolder:
+    """This run's evidence folder for ``scenario``: locked against a second run, an earlier run's
+    stamped folder replaced (stale aiperf files or logs are never read as this run's), a folder
+    without the stamp refused and left alone. See `ftlib.evidence.EvidenceFolder`; the run
+    itself is registered first (`ftlib.runs.start_run`)."""
+    return evidence.EvidenceFolder.claim(path, scenario, runs.start_run().run)
 
 
 def slug(text: str) -> str:
@@ -77,15 +72,18 @@ class ScenarioContext:
     events: list[Event] = field(default_factory=list)
     startup_seconds: float | None = None
     monitors: list[Monitor] = field(default_factory=default_monitors)
+    runtime_dir: Path | None = None  # this scenario's temporary folder (aiperf's TMPDIR), removed by finish
+    _files_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # -- lifecycle ------------------------------------------------------------------------
     def deploy(self) -> Deployment:
         """Apply the spec and wait until every replica is ready (once)."""
         if self.deployment is None:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            self.spec.save(self.output_dir / "deployment_spec.yaml")
+            self.spec.save(evidence.inside(self.output_dir / "deployment_spec.yaml"))
+            self.runtime_dir = evidence.allow(tempfile.mkdtemp(prefix="dynamo-ft-scenario-"))
             log.info("deploying %s on %s", self.spec.describe(), self.platform.name)
             self.deployment = self.platform.deploy(self.spec, self.output_dir)
+            self.deployment.timeline.listeners.append(lambda entry: self.write_timeline())
             for monitor in self.monitors:
                 try:
                     monitor.start(self)
@@ -98,7 +96,10 @@ class ScenarioContext:
     def run_event(self, event: Event) -> Event:
         self.deploy()
         self.events.append(event)
-        event.run(self)
+        try:
+            event.run(self)
+        finally:
+            self.write_timeline()
         return event
 
     def settle(self) -> None:
@@ -115,8 +116,13 @@ class ScenarioContext:
     def finish(self, aborted: bool = False) -> list[str]:
         """Settle (or, after an error, stop loads at once), keep the evidence, tear down.
 
-        Never raises: problems are returned (and logged) so the scenario's verdict stands.
+        Never raises: problems are returned (and logged) so the scenario's verdict stands. A
+        SIGINT or SIGTERM meanwhile waits until it is done (`ftlib.interrupts.deferred`).
         """
+        with interrupts.deferred("cleanup"):
+            return self._finish(aborted)
+
+    def _finish(self, aborted: bool) -> list[str]:
         problems: list[str] = []
         for event in reversed(self.events):
             try:
@@ -139,6 +145,12 @@ class ScenarioContext:
                 except Exception as error:  # noqa: BLE001
                     problems.append(f"{step}: {error}")
         self.write_timeline()
+        if self.runtime_dir is not None:
+            evidence.forget(self.runtime_dir)
+            try:
+                evidence.remove_tree(self.runtime_dir, root=tempfile.gettempdir())
+            except (OSError, evidence.OutsideEvidence) as error:
+                problems.append(f"removing the scenario's temporary folder: {error}")
         for problem in problems:
             log.error("%s", problem)
         return problems
@@ -148,14 +160,15 @@ class ScenarioContext:
         """A load runner (aiperf, or the built-in ``legacy`` client) aimed at the frontend."""
         tokenizer = config.tokenizer or self.platform.tokenizer_for(self.spec)
         model = config.model_name or self.spec.model_name
-        output_dir = self.output_dir / "load" / name
+        output_dir = evidence.inside(self.output_dir / "load" / evidence.path_name(name, "load name"))
         remote = self.deployment.load_runner(name, config, self.client_type, model, tokenizer, output_dir)
         if remote is not None:
             return remote
         if self.client_type == "legacy":
             from ftlib.load.legacy import LegacyLoad as runner
         else:
-            runner = AiperfLoad
+            return AiperfLoad(name, config, self.deployment.frontend_url, model, tokenizer, output_dir,
+                              temp_dir=self.runtime_dir / f"aiperf-{name}" if self.runtime_dir else None)
         return runner(name, config, self.deployment.frontend_url, model, tokenizer, output_dir)
 
     def loads(self) -> list[StartLoad]:
@@ -202,10 +215,10 @@ class ScenarioContext:
                 log.warning("reading %s logs from the platform: %s", service, error)
         directory = self.output_dir / service
         for path in sorted(directory.glob("*.log")) if directory.is_dir() else []:
-            match = re.fullmatch(r"(.+)_\d{8}T\d{6}(\.previous)?\.log", path.name)
-            if match is None or (ours is not None and match.group(1) not in ours):
+            parsed = evidence.parse_pod_log(path.name)
+            if parsed is None or (ours is not None and parsed[0] not in ours):
                 continue  # metrics, or another run's pod
-            key = match.group(1) + (" (previous)" if match.group(2) else "")
+            key = parsed[0] + (" (previous)" if parsed[1] else "")
             if key not in logs:
                 logs[key] = path.read_text(errors="replace")
         return logs
@@ -215,17 +228,67 @@ class ScenarioContext:
         info = next((p for p in deployment.pods(include_deleted=True) if p.name == pod), None)
         if info is None:
             return
-        directory = self.output_dir / info.service
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / f"{pod}{suffix}.yaml").write_text(yaml.safe_dump(deployment.describe_pod(pod), sort_keys=False))
+        directory = self.output_dir / evidence.path_name(info.service, "service name")
+        description = yaml.safe_dump(deployment.describe_pod(pod), sort_keys=False)
+        evidence.write_text(evidence.pod_file(directory, pod, info.created_ns, "description", suffix), description)
         metrics = deployment.metrics(pod)
         if metrics is not None:
-            (directory / f"{pod}{suffix}.metrics.log").write_text(metrics)
+            evidence.write_text(evidence.pod_file(directory, pod, info.created_ns, "metrics", suffix), metrics)
+
+    def load_start_ns(self) -> int | None:
+        """When the first load's requests were flowing (its start event's end), the zero of the
+        relative times in ``events.txt`` and ``timeline.json``; None before any load started."""
+        starts = [e.ended_ns for e in self.loads() if e.ended_ns is not None]
+        return min(starts) if starts else None
 
     def write_timeline(self) -> None:
-        lines = [f"{e.started_ns or 0} {e.ended_ns or 0} {type(e).__name__}: {e.description}" for e in self.events]
-        if self.output_dir.exists():
-            (self.output_dir / "events.txt").write_text("\n".join(lines) + "\n")
+        """Write ``events.txt`` and ``timeline.json`` as they are now (called after each event, on
+        each platform timeline entry and at the end, so an interrupt never loses them; each file is
+        replaced whole, never left half-written).
+
+        ``events.txt``: one line per event, ``<started_ns> <ended_ns> <t_start> <t_end> <Event>:
+        <description>``; the ``t`` are seconds from the load's start (`load_start_ns`), signed, or
+        ``-`` before any load started.
+
+        ``timeline.json``: a JSON list, one object per thing the platform saw, in order:
+        ``{"ns": int (ns since the epoch, aiperf's clock), "kind": str (pod_created, pod_ready,
+        pod_unready, container_died, container_restarted, pod_deleted, deployment_ready,
+        deployment_unready, rollout_started, rollout_complete…), "pod": str, "service": str,
+        "detail": str, "t": float | null (seconds from the load's start, ms precision), "time":
+        str (UTC, ``HH:MM:SS.mmm``)}``.
+        """
+        with self._files_lock:
+            zero = self.load_start_ns()
+            lines = [f"{e.started_ns or 0} {e.ended_ns or 0} {_relative(e.started_ns, zero)} "
+                     f"{_relative(e.ended_ns, zero)} {type(e).__name__}: {e.description}" for e in self.events]
+            entries = [dict(asdict(entry), t=_seconds(entry.ns, zero), time=_clock(entry.ns))
+                       for entry in (self.deployment.timeline.since(0) if self.deployment is not None else [])]
+            try:
+                _replace(self.output_dir / "events.txt", "\n".join(lines) + "\n")
+                if self.deployment is not None:
+                    _replace(self.output_dir / "timeline.json", json.dumps(entries, indent=1) + "\n")
+            except (OSError, evidence.OutsideEvidence) as error:
+                log.warning("writing events.txt/timeline.json: %s", error)
+
+
+def _seconds(ns: int | None, zero: int | None) -> float | None:
+    return None if ns is None or zero is None else round((ns - zero) / 1e9, 3)
+
+
+def _relative(ns: int | None, zero: int | None) -> str:
+    seconds = _seconds(ns, zero)
+    return "-" if seconds is None else f"{seconds:+.3f}"
+
+
+def _clock(ns: int) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(ns / 1e9)) + f".{ns % 1_000_000_000 // 1_000_000:03d}"
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``path`` whole: a partial file renamed over it, inside the evidence folder."""
+    partial = evidence.inside(path.with_name(path.name + ".partial"))
+    partial.write_text(text)
+    os.replace(partial, evidence.inside(path))
 
 
 def run_scenario(deployment_spec: DeploymentSpec, events: Iterable[Event], checks: Iterable[Check],
@@ -239,7 +302,8 @@ def run_scenario(deployment_spec: DeploymentSpec, events: Iterable[Event], check
     validate_scenario(deployment_spec, events, checks)  # before anything is deployed
     if isinstance(platform, str):
         platform = get_platform(platform)
-    ctx = ScenarioContext(deployment_spec, platform, fresh_directory(Path(output_dir) / slug(test_name)), test_name,
+    folder = claim_evidence_folder(Path(output_dir) / slug(test_name), test_name)
+    ctx = ScenarioContext(deployment_spec, platform, folder.path, test_name,
                           ready_timeout=ready_timeout, client_type=client_type)
     if monitors is not None:
         ctx.monitors = list(monitors)
@@ -252,6 +316,7 @@ def run_scenario(deployment_spec: DeploymentSpec, events: Iterable[Event], check
         aborted = False
     finally:
         ctx.finish(aborted=aborted)
+        folder.release()
         log.info("scenario %s ran %.1f s", test_name, time.monotonic() - started)
     reports = list(reports)
     if not any(isinstance(report, TimelinePicture) for report in reports):

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from ftlib import validate
+from ftlib import evidence, validate
 from ftlib.errors import SpecError
 from ftlib.validate import MAX_REPLICAS
 
@@ -248,6 +248,7 @@ class DeploymentSpec:
         if not self.services:
             raise SpecError(f"{where} declares no services under {key}")
         for service in self.services.values():
+            evidence.path_name(service.name, f"{where}: service name")  # it names the folder of its pods' logs
             validate.count(service.raw.get("replicas", 1), f"{where}: replicas of service {service.name!r}",
                            high=MAX_REPLICAS)
         frontends = [s.name for s in self.services.values() if s.is_frontend]

@@ -34,6 +34,20 @@ def reference_dir() -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True)
+def tmp_path_is_an_evidence_folder(request):
+    """A test's ``tmp_path`` (when it uses one) is a folder the suite may write in, as a scenario's
+    evidence folder is (`ftlib.evidence.inside` refuses every other path)."""
+    from ftlib import evidence
+
+    if "tmp_path" not in request.fixturenames:
+        yield
+        return
+    root = evidence.allow(request.getfixturevalue("tmp_path"))
+    yield
+    evidence.forget(root)
+
+
 @pytest.fixture
 def recorded_lines() -> list[str]:
     """The 45 per-request records of a real aiperf 0.13 run in which one of two mocker workers

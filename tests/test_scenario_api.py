@@ -42,22 +42,25 @@ def test_run_scenario_rejects_an_unknown_load_name_before_judging(tmp_path):
 
 
 def test_a_rerun_starts_from_an_empty_evidence_folder(tmp_path):
-    from ftlib.scenario import fresh_directory
+    from ftlib.evidence import STAMP_FILE
+    from ftlib.scenario import claim_evidence_folder
 
-    old = tmp_path / "scenario"
-    (old / "load" / "default").mkdir(parents=True)
-    (old / "scenario.log").write_text("earlier run")
-    (old / "load" / "default" / "profile_export.jsonl").write_text("{}\n")
+    first = claim_evidence_folder(tmp_path / "scenario", "scenario")
+    (first.path / "load" / "default").mkdir(parents=True)
+    (first.path / "load" / "default" / "profile_export.jsonl").write_text("{}\n")
+    first.release()
 
-    assert list(fresh_directory(old).iterdir()) == []
+    again = claim_evidence_folder(tmp_path / "scenario", "scenario")
+    assert [p.name for p in again.path.iterdir()] == [STAMP_FILE]
+    again.release()
 
 
 def test_a_folder_that_is_not_evidence_is_never_deleted(tmp_path):
-    from ftlib.scenario import fresh_directory
+    from ftlib.scenario import claim_evidence_folder
 
     (tmp_path / "precious.txt").write_text("keep me")
-    with pytest.raises(SpecError, match="does not hold dynamo-ft evidence; refusing to overwrite it"):
-        fresh_directory(tmp_path)
+    with pytest.raises(SpecError, match="has no dynamo-ft-evidence.json .*refusing to delete it"):
+        claim_evidence_folder(tmp_path, "scenario")
     assert (tmp_path / "precious.txt").exists()
 
 

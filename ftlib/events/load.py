@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ftlib.errors import SpecError
-from ftlib import validate
+from ftlib import evidence, validate
 from ftlib.events.base import Event
 from ftlib.load.config import LoadConfig
 from ftlib.load.results import LoadResults
@@ -30,6 +30,9 @@ class StartLoad(Event):
     name: str = "default"
     results: LoadResults | None = field(default=None, init=False)
     runner: object | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        evidence.path_name(self.name, "load name")  # it becomes the folder load/<name>/ of the evidence
 
     def execute(self, ctx: "ScenarioContext") -> None:
         if ctx.find_load(self.name, active_only=True) is not None:

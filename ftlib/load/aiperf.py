@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ftlib import evidence
 from ftlib.errors import LoadError
 from ftlib.load.config import LoadConfig
 from ftlib.load.results import RECORDS_FILE, LoadResults
 from ftlib.load.runner import WaitWithTimeout
-from ftlib.platform.local.pod import kill_group, spawn
+from ftlib.process import ProcessGroup, spawn
 
 log = logging.getLogger(__name__)
 STARTED_MARKERS = ("AIPerf System is PROFILING", "Phase profiling (profiling) started")
@@ -63,7 +64,11 @@ def aiperf_argv(config: LoadConfig, url: str, model: str, tokenizer: str, output
 
 @dataclass
 class AiperfLoad(WaitWithTimeout):
-    """One aiperf run against ``url``, writing into ``output_dir``."""
+    """One aiperf run against ``url``, writing into ``output_dir``.
+
+    aiperf's own temporary files (an ``aiperf_mmap_*`` folder per run) go to ``temp_dir`` (its
+    ``TMPDIR``; default: a new folder in the system's temporary folder), which is removed once
+    aiperf has exited."""
 
     name: str
     config: LoadConfig
@@ -71,9 +76,11 @@ class AiperfLoad(WaitWithTimeout):
     model: str
     tokenizer: str
     output_dir: Path
-    process: subprocess.Popen | None = field(default=None, init=False)
+    temp_dir: Path | None = None
+    process: ProcessGroup | None = field(default=None, init=False)
     profiling_started_ns: int | None = field(default=None, init=False)
     stopped_early: bool = field(default=False, init=False)
+    _temp_root: Path | None = field(default=None, init=False)  # None: the folders registered in ftlib.evidence
     _results: LoadResults | None = field(default=None, init=False)
 
     @property
@@ -86,15 +93,20 @@ class AiperfLoad(WaitWithTimeout):
 
     def start(self) -> None:
         """Launch aiperf and return once it is sending requests (profiling started)."""
-        if self.output_dir.exists():  # never read an earlier run's records or markers as this run's
-            shutil.rmtree(self.output_dir)
-        self.output_dir.mkdir(parents=True)
+        # never read an earlier run's records or markers as this run's; checked to lie inside the evidence
+        evidence.remove_tree(self.output_dir)
+        evidence.make_dir(self.output_dir)
         argv = aiperf_argv(self.config, self.url, self.model, self.tokenizer, self.output_dir)
-        (self.output_dir / "aiperf.argv").write_text("\n".join(argv) + "\n")
+        evidence.write_text(self.output_dir / "aiperf.argv", "\n".join(argv) + "\n")
+        if self.temp_dir is None:
+            self.temp_dir = Path(tempfile.mkdtemp(prefix=f"dynamo-ft-aiperf-{self.name}-"))
+            self._temp_root = Path(tempfile.gettempdir())
+        else:
+            evidence.make_dir(self.temp_dir)
         # aiperf 0.13 in HF offline mode looks a tokenizer up in the hub cache even when it is a local
         # path, and fails; without it, a path is loaded from disk directly (no network either way).
         env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
-        env.update(PYTHONUNBUFFERED="1", HF_HUB_DISABLE_TELEMETRY="1")
+        env.update(PYTHONUNBUFFERED="1", HF_HUB_DISABLE_TELEMETRY="1", TMPDIR=str(self.temp_dir))
         self.process = spawn(argv, env, self.log_path)
         self._started_at = time.monotonic()
         deadline = time.monotonic() + START_TIMEOUT
@@ -143,12 +155,14 @@ class AiperfLoad(WaitWithTimeout):
         return self.results()
 
     def _kill(self) -> None:
+        """SIGKILL aiperf's group (unless it was reaped already), then remove its temporary folder."""
         if self.process is not None:
-            kill_group(self.process, signal.SIGKILL)
+            self.process.stop(grace_seconds=0)
+        if self.temp_dir is not None and self.temp_dir.exists() and not self.running:
             try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
+                evidence.remove_tree(self.temp_dir, root=self._temp_root)
+            except OSError as error:
+                log.warning("removing aiperf's temporary folder %s: %s", self.temp_dir, error)
 
     def results(self) -> LoadResults:
         self._kill()  # aiperf's helper processes are gone even after a clean exit

@@ -73,6 +73,8 @@ class Timeline:
     entries: list[TimelineEntry] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _changed: threading.Condition | None = field(default=None, repr=False)
+    # called with each new entry, outside the lock (the scenario writes timeline.json as it grows)
+    listeners: list = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self._changed = threading.Condition(self._lock)
@@ -82,6 +84,8 @@ class Timeline:
         with self._changed:
             self.entries.append(entry)
             self._changed.notify_all()
+        for listener in list(self.listeners):
+            listener(entry)
         return entry
 
     def since(self, ns: int) -> list[TimelineEntry]:
