@@ -276,3 +276,27 @@ def test_the_legacy_client_in_the_wrapper_sends_until_sigint_and_leaves_countabl
         frontend.close()
     results = load_job.LoadResults.from_aiperf_dir("default", tmp_path / "aiperf", 8, True, stopped_early=True)
     assert results.total > 0 and results.failed == 0 and results.was_cancelled
+
+
+def test_a_client_that_ignores_sigint_and_sigterm_is_given_up_on_and_what_it_wrote_is_copied_back(
+        fake, tmp_path, recorded_run, monkeypatch):
+    monkeypatch.setattr(load_job, "STOP_GRACE", 0.1)
+    monkeypatch.setattr(load_job, "KILL_GRACE", 0.1)
+    load = runner(fake, tmp_path)
+    pod = FakeLoadPod(fake, load.job, tmp_path / "pod", recorded_run)
+    honest = pod.exec
+    fake.exec_reply = lambda name, argv: ("", "", 0) if argv in (INTERRUPT, load_job.TERMINATE) else honest(name, argv)
+    load.start()
+    results = load.stop()
+    assert [s.exec_argv for s in fake.seen if s.exec_argv][:2] == [INTERRUPT, load_job.TERMINATE]
+    assert results.total == 45 and load.return_code is None and load.stopped_early
+
+
+def test_a_client_that_wrote_no_records_is_an_error_after_the_copy_back(fake, tmp_path):
+    load = runner(fake, tmp_path)
+    pod = FakeLoadPod(fake, load.job, tmp_path / "pod", None)
+    load.start()
+    pod.finish(1)
+    with pytest.raises(LoadError, match=r"produced no request records \(aiperf exit code 1\)"):
+        load.wait(timeout=5)
+    assert [s.path for s in fake.requests("DELETE")] == [f"/apis/batch/v1/namespaces/ft/jobs/{load.job}"]

@@ -57,7 +57,8 @@ FRONTEND_PORT = 8000
 DONE_MARKER = "dynamo-ft: load exited"
 LEGACY_STARTED = "dynamo-ft: legacy load sending requests"
 START_TIMEOUT = 300.0  # image pull and aiperf start-up inside the cluster
-STOP_GRACE = 30.0
+STOP_GRACE = 30.0  # for SIGINT: the client writes its results
+KILL_GRACE = 10.0  # for SIGTERM after that
 COPY_HOLD_SECONDS = 1800  # how long a finished pod waits to be copied back before the Job's deadline
 CHUNK_BYTES = 4 * 1024 * 1024
 MAX_ARTIFACT_BYTES = 2 * 1024 ** 3
@@ -104,6 +105,7 @@ while True:
 PACK = r"""
 import hashlib, json, os, sys, tarfile
 folder, packed = sys.argv[1], sys.argv[2]
+os.makedirs(folder, exist_ok=True)  # a client that wrote nothing: an empty archive, and "no records" locally
 with tarfile.open(packed, "w:gz") as tar:
     tar.add(folder, arcname=".")
 digest = hashlib.sha256()
@@ -243,6 +245,7 @@ class LoadJobRunner(WaitWithTimeout):
     _results: LoadResults | None = field(default=None, init=False, repr=False)
     _started_at: float = field(default=0.0, init=False, repr=False)
     _deleted: bool = field(default=False, init=False, repr=False)
+    _gave_up: bool = field(default=False, init=False, repr=False)  # the client ignored SIGINT and SIGTERM
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
@@ -319,7 +322,9 @@ class LoadJobRunner(WaitWithTimeout):
             if not self._join(STOP_GRACE):
                 log.warning("load %r ignored SIGINT for %.0f s: sending SIGTERM", self.name, STOP_GRACE)
                 self._signal(TERMINATE)
-                self._join(10.0)
+                self._gave_up = not self._join(KILL_GRACE)
+                if self._gave_up:
+                    log.error("load %r ignored SIGTERM too: copying back what it wrote so far", self.name)
         return self.results()
 
     def _signal(self, argv: list[str]) -> None:
@@ -333,7 +338,7 @@ class LoadJobRunner(WaitWithTimeout):
         if self._results is None:
             try:
                 if not self._deleted and self.pod is not None:
-                    if self.running:
+                    if self.running and not self._gave_up:
                         raise LoadError(f"load {self.name!r} is still running; wait for it or stop it first")
                     self._copy_back()
             finally:
@@ -433,8 +438,8 @@ def legacy_main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     runner.start()
     print(LEGACY_STARTED, flush=True)
-    while not stop and not runner._join(0.5):
-        pass
+    while not stop and runner.running:
+        time.sleep(0.5)
     results = runner.stop() if stop else runner.wait()
     print(results.describe(), flush=True)
     return 0
