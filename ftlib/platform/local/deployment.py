@@ -27,6 +27,7 @@ from typing import Callable
 import psutil
 import yaml
 
+from ftlib import evidence
 from ftlib.errors import PlatformError, TargetError
 from ftlib.platform.base import Deployment, PodInfo, ProcessInfo, Timeline
 from ftlib.platform.local.command import frontend_command, worker_command
@@ -286,14 +287,14 @@ class LocalDeployment(Deployment):
             pods = list(self._pods)
         for pod in pods:
             service_dir = directory / pod.service
-            service_dir.mkdir(parents=True, exist_ok=True)
-            (service_dir / f"{pod.name}_{pod.stamp}.yaml").write_text(yaml.safe_dump(self.describe_pod(pod.name), sort_keys=False))
+            description = yaml.safe_dump(self.describe_pod(pod.name), sort_keys=False)
+            evidence.write_text(pod.evidence_file("description", service_dir), description)
             metrics = self.metrics(pod.name)
             if metrics is not None:
-                (service_dir / f"{pod.name}_{pod.stamp}.metrics.log").write_text(metrics)
+                evidence.write_text(pod.evidence_file("metrics", service_dir), metrics)
             if pod.log_dir != service_dir and pod.log_path.exists():
-                shutil.copy2(pod.log_path, service_dir / pod.log_path.name)
-        (directory / "timeline.json").write_text(json.dumps(self.timeline.as_dicts(), indent=1))
+                shutil.copy2(pod.log_path, evidence.inside(pod.evidence_file("log", service_dir)))
+        evidence.write_text(directory / "timeline.json", json.dumps(self.timeline.as_dicts(), indent=1))
 
     def teardown(self) -> None:
         """Stop the supervisor and the proxy, SIGTERM every pod at once, SIGKILL what still runs
@@ -313,7 +314,10 @@ class LocalDeployment(Deployment):
         killed = [pod.name for pod in pods if not pod.stop(grace_seconds=max(0.0, deadline - time.monotonic()))]
         self._launcher.close()
         self._probe_pool.shutdown(wait=False, cancel_futures=True)
-        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+        try:
+            evidence.remove_tree(self.runtime_dir, root=tempfile.gettempdir())
+        except OSError:
+            pass
         _LIVE.discard(self)
         log.info("deployment %s torn down in %.1f s: %d pods stopped by SIGTERM%s", self.spec.name,
                  time.monotonic() - started, len(pods) - len(killed),

@@ -7,10 +7,10 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from ftlib import evidence
 from ftlib.process import kill_group, spawn  # noqa: F401 - spawn is this module's launcher too
 
 
@@ -35,15 +35,19 @@ class LocalPod:
 
     @property
     def stamp(self) -> str:
-        return datetime.fromtimestamp(self.created_ns / 1e9, timezone.utc).strftime("%Y%m%dT%H%M%S")
+        return evidence.pod_stamp(self.created_ns)
+
+    def evidence_file(self, kind: str, directory: Path | None = None) -> Path:
+        """This pod's evidence file of ``kind`` (see `ftlib.evidence.pod_file`)."""
+        return evidence.pod_file(directory or self.log_dir, self.name, self.created_ns, kind)
 
     @property
     def log_path(self) -> Path:
-        return self.log_dir / f"{self.name}_{self.stamp}.log"
+        return self.evidence_file("log")
 
     @property
     def previous_log_path(self) -> Path:
-        return self.log_dir / f"{self.name}_{self.stamp}.previous.log"
+        return self.evidence_file("previous")
 
     @property
     def alive(self) -> bool:
@@ -57,7 +61,7 @@ class LocalPod:
 
     def start(self, argv: list[str], env: dict[str, str], launch: Callable[..., subprocess.Popen] = spawn) -> None:
         """Start a container: ``launch(argv, env, log_path)`` (the deployment's pod launcher)."""
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        evidence.make_dir(self.log_dir)
         self.argv = argv
         self.process = launch(argv, env, self.log_path)
         self.container_started_ns = time.time_ns()
@@ -69,9 +73,9 @@ class LocalPod:
         self.exit_codes.append(code)
         header = f"===== container {len(self.exit_codes) - 1} of {self.name} exited with code {code} =====\n"
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        with open(self.previous_log_path, "a") as previous:
+        with evidence.open_file(self.previous_log_path, "a") as previous:
             previous.write(header + text)
-        self.log_path.write_text("")
+        evidence.write_text(self.log_path, "")
         self.restart_count += 1
         self.restarts_since_ready += 1
         self.ready = False
