@@ -180,7 +180,7 @@ def test_a_pod_that_ignores_sigterm_is_killed_after_the_teardown_grace(deploy, m
     monkeypatch.setattr(module, "TEARDOWN_GRACE_SECONDS", 1.0)
     stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"
     deployment = deploy(lambda service, port: [sys.executable, "-c", stubborn])
-    wait_until(lambda: all(deployment.processes(p.name) for p in deployment.pods()) and len(deployment.pods()) == 2)
+    wait_until(lambda: len(deployment.pods()) == 2 and all("up" in deployment.logs(p.name) for p in deployment.pods()))
     process = next(p for p in deployment._pods if p.service == "decode").process
     started = time.monotonic()
     deployment.teardown()
@@ -248,7 +248,8 @@ if {linger}:
 def run_holder(tmp_path: Path, linger: bool) -> tuple[subprocess.Popen, list[int]]:
     """A Python process that deploys stand-ins and prints their pids (then lingers or just exits)."""
     code = HOLDER.format(tests=str(Path(__file__).parent), out=str(tmp_path / "held"), linger=linger)
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    env = dict(os.environ, TMPDIR=str(tmp_path))  # a killed holder cannot remove its runtime folder
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
     return holder, [int(pid) for pid in holder.stdout.readline().split()]
 
 
