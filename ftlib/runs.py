@@ -238,8 +238,9 @@ def clean() -> list[str]:
     return lines
 
 
-def report_leftovers(stream=sys.stderr) -> list[Leftover]:
-    """Tell the user what dead runs left behind, and how to remove it."""
+def report_leftovers(stream=None) -> list[Leftover]:
+    """Tell the user (on stderr) what dead runs left behind, and how to remove it."""
+    stream = stream or sys.stderr
     found = [leftover for leftover in leftovers() if leftover.paths or leftover.pids]
     for leftover in found:
         print(f"dynamo-ft: an earlier run ended without cleaning up: {leftover.describe()}", file=stream)
