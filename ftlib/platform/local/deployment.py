@@ -124,6 +124,8 @@ class LocalDeployment(Deployment):
         self.model_card = model_card
         self.timeline = Timeline()
         self._launcher = PodLauncher(spec.name, spawn, network_isolation)  # first: it may refuse the setting
+        if self._launcher.isolated:
+            log.info("pods of %s run in a private network namespace holding only loopback", spec.name)
         self.runtime_dir = Path(tempfile.mkdtemp(prefix=f"dynamo-ft-{spec.name}-"))
         self._pods: list[LocalPod] = []
         # Rolling updates: each service's current pod template revision, the revision and

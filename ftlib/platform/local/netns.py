@@ -41,6 +41,7 @@ from ftlib.errors import PlatformError
 log = logging.getLogger("ftlib.platform.local")
 
 ENV_VAR = "FT_NETNS"
+CALL_TIMEOUT = 60.0  # a spawn or a socket never takes this long; bounds a call racing `close`
 MODES = ("auto", "on", "off")
 _CLONE_NEWNET = 0x40000000
 _SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
@@ -133,7 +134,7 @@ class PodLauncher:
             raise PlatformError(f"the pod launcher thread {self._thread.name} has ended")
         result: Future = Future()
         self._calls.put((function, args, result))
-        return result.result()
+        return result.result(timeout=CALL_TIMEOUT)
 
     def _run(self, started: Future) -> None:
         try:
