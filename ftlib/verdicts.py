@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -118,6 +119,25 @@ def judge(check: "Check", ctx: "ScenarioContext", note: str = "") -> Verdict:
     return keep(ctx, _with_note(verdict, note))
 
 
+def judge_remaining(checks: Iterable["Check"], ctx: "ScenarioContext", note: str) -> list[Verdict]:
+    """Judge each of ``checks`` (a scenario's planned checks, in order) that has no verdict yet,
+    on what was recorded: their steps did not run because the scenario stopped at an earlier one.
+    ``note`` says so in each verdict. So ``verdicts.json`` holds every check; never raises."""
+    judged = Counter(v.check for v in ctx.verdicts)
+    added = []
+    for check in checks:
+        if judged[check.description] > 0:
+            judged[check.description] -= 1
+            continue
+        try:
+            added.append(judge(check, ctx, note))
+        except FtError:
+            added.append(ctx.verdicts[-1])
+        except Exception as error:  # noqa: BLE001 - after teardown, a verdict never hides the scenario's
+            added.append(keep(ctx, _with_note(Verdict.could_not_judge(check, error, str(ctx.output_dir)), note)))
+    return added
+
+
 def _with_note(verdict: Verdict, note: str) -> Verdict:
     if not note:
         return verdict
@@ -154,5 +174,5 @@ def read_verdicts(directory: Path) -> list[Verdict]:
             for raw in json.loads(path.read_text())["verdicts"]]
 
 
-__all__ = ["Verdict", "CheckFailed", "raise_if_failed", "judge", "keep", "write_verdicts", "read_verdicts",
+__all__ = ["Verdict", "CheckFailed", "raise_if_failed", "judge", "judge_remaining", "keep", "write_verdicts", "read_verdicts",
            "VERDICTS_FILE"]

@@ -1,0 +1,147 @@
+"""What a behave run shows on the console, and what it refuses before anything runs.
+
+- Logging: the console shows warnings and errors only; ftlib's INFO lines go to each
+  scenario's ``scenario.log`` (``tail -f`` it to follow a run), never between progress dots.
+- One line per scenario when it ends: its status, wall time, every verdict with its numbers and
+  the evidence folder (`scenario_line`).
+- The selection: ``-n``/``--tags`` that match no scenario are an error; a selection that brings
+  in ``@weekly`` rows says so at the start (`check_selection`).
+- An option error is one message and a non-zero exit (`exit_with`), not behave's abort summary.
+- A dry run ends with one line: how many scenarios, which backends, an estimated wall time from
+  the plans (`DryRunTally`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+from ftlib.events.base import Event
+from ftlib.events.faults import FreezeProcess
+from ftlib.events.load import StartLoad, StopLoad, WaitForLoadCompletion
+from ftlib.events.time import Wait
+
+if TYPE_CHECKING:
+    from ftlib.bdd import GherkinScenario
+    from ftlib.verdicts import Verdict
+
+STARTUP_SECONDS = 10.0  # measured on the local platform: deploy until ready, plus aiperf's start-up
+WEEKLY_TAG = "weekly"
+CONSOLE_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+def exit_with(message: str, code: int = 2) -> None:
+    """Print ``message`` alone and end the run at once with ``code``. Only for errors found
+    before any scenario starts (nothing to clean up yet): behave would otherwise print "ABORTED:
+    By user" and a summary in which nothing failed."""
+    sys.stdout.flush()
+    print(f"dynamo-ft: {message}", file=sys.__stderr__, flush=True)
+    os._exit(code)
+
+
+def setup_logging() -> None:
+    """Console: warnings and errors; ftlib logs INFO and up to the file handlers the scenarios
+    add (``scenario.log``). behave's own "SKIP …" notices stay off the console."""
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.WARNING)
+    console.setFormatter(logging.Formatter(CONSOLE_FORMAT))
+    root = logging.getLogger()
+    root.addHandler(console)
+    root.setLevel(logging.INFO)
+    logging.getLogger("ftlib").setLevel(logging.INFO)
+    logging.getLogger("behave").setLevel(logging.ERROR)
+
+
+# -- the selection ----------------------------------------------------------------------------------
+def selected_scenarios(features: Iterable, config) -> list:
+    """The scenarios ``config`` (tags, names, default tags) selects from ``features``."""
+    return [scenario for feature in features for scenario in feature.walk_scenarios()
+            if scenario.should_run(config)]
+
+
+def check_selection(features: Iterable, config) -> list:
+    """The selected scenarios; none is an error (`exit_with`). A selection with ``@weekly``
+    rows says so on the console first."""
+    features = list(features)
+    selected = selected_scenarios(features, config)
+    if not selected:
+        asked = [f"--tags {' '.join(str(t) for t in config.tags)}" if getattr(config, "tags", None) else "",
+                 f"-n {' -n '.join(config.name)}" if config.name else ""]
+        total = sum(len(feature.walk_scenarios()) for feature in features)
+        exit_with(f"no scenario matches {' '.join(a for a in asked if a) or 'the default tags'} "
+                  f"(of {total} scenarios in {len(features)} feature files); nothing to run")
+    weekly = [s for s in selected if WEEKLY_TAG in s.effective_tags]
+    if weekly:
+        print(f"note: this selection includes {len(weekly)} @{WEEKLY_TAG} scenarios (the long matrix rows, left out "
+              f"unless --tags brings them in)", file=sys.stderr, flush=True)
+    return selected
+
+
+# -- dry run -----------------------------------------------------------------------------------------
+def estimate_seconds(events: Iterable[Event]) -> float:
+    """How long a scenario's timeline takes, from its plan: waits and freezes block, loads run
+    in the background until their duration (or an estimate for a request count) is over or they
+    are stopped, and the scenario settles when every load ended. Recovery waits are event-driven
+    and not counted; `STARTUP_SECONDS` is added for the deployment and the load client."""
+    now, load_ends = 0.0, {}
+    for event in events:
+        if isinstance(event, StartLoad):
+            load_ends[event.name] = now + event.load_config.expected_seconds
+        elif isinstance(event, (Wait, FreezeProcess)):
+            now += event.duration
+        elif isinstance(event, WaitForLoadCompletion):
+            now = max(now, load_ends.pop(event.name, now))
+        elif isinstance(event, StopLoad):
+            load_ends.pop(event.name, None)
+    return max([now, *load_ends.values()]) + STARTUP_SECONDS
+
+
+@dataclass
+class DryRunTally:
+    """What a dry run planned: scenarios, backends, estimated seconds."""
+
+    scenarios: int = 0
+    backends: set[str] = field(default_factory=set)
+    seconds: float = 0.0
+
+    def add(self, ft: "GherkinScenario") -> None:
+        self.scenarios += 1
+        if ft.spec is not None:
+            self.backends.add(ft.spec.backend)
+        self.seconds += estimate_seconds(ft.events)
+
+    def line(self) -> str:
+        backends = ", ".join(sorted(self.backends)) or "none"
+        return (f"dry run: {self.scenarios} scenarios planned, backends: {backends}; estimated wall time "
+                f"{_duration(self.seconds)} (an estimate: load durations and waits from the plans, plus "
+                f"~{STARTUP_SECONDS:g} s start-up per scenario; recoveries add more)")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+# -- the end of a scenario -----------------------------------------------------------------------------
+def scenario_line(status: str, seconds: float, verdicts: Iterable["Verdict"], output_dir: Path) -> str:
+    """``  passed in 48.2 s: errors ≤ 35: 5 of 152 failed — ok; … | evidence: <folder>``"""
+    judged = "; ".join(v.line if v.status != "broken" else f"{v.expected} — could not judge"
+                       for v in verdicts) or "no checks"
+    return f"  {status} in {seconds:.1f} s: {judged} | evidence: {_shown(output_dir)}"
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+__all__ = ["exit_with", "setup_logging", "check_selection", "selected_scenarios", "estimate_seconds", "DryRunTally",
+           "scenario_line", "STARTUP_SECONDS"]

@@ -1,0 +1,290 @@
+"""What a behave run shows and refuses (ftlib.console and the hooks in features/environment.py),
+run as a subprocess: dry runs of the project's features (they deploy nothing), and a tiny
+feature whose load is recorded data on a fake deployment (tests/fake_deployment.py), so every
+check is judged for real without starting a process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ftlib.console import STARTUP_SECONDS, DryRunTally, estimate_seconds, scenario_line
+from ftlib.events import StartLoad, StopLoad, Wait, WaitForLoadCompletion, WaitForRecovery
+from ftlib.load.config import LoadConfig
+from ftlib.verdicts import Verdict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BEHAVE = [sys.executable, "-m", "behave"]
+
+FAKE_STEPS = '''
+"""Test-only steps: a load whose requests are recorded data on a fake deployment."""
+import sys, time
+sys.path.insert(0, {tests!r})
+from behave import given, when
+from fake_deployment import FakeDeployment, context_with
+from ftlib.events import StartLoad
+from ftlib.load.config import LoadConfig
+from ftlib.load.results import LoadResults, RequestRecord
+
+
+class RecordedLoad(StartLoad):
+    """A load that already happened: ok successes, then failed 503s."""
+    def __init__(self, ok, failed):
+        super().__init__(LoadConfig(concurrency=2, request_count=ok + failed))
+        self.counts = ok, failed
+
+    def execute(self, ctx):
+        ok, failed = self.counts
+        records = [RequestRecord(i, i + 1, i >= failed, "" if i >= failed else "503 Service Unavailable")
+                   for i in range(ok + failed)]
+        self.results = LoadResults(self.name, records, False, directory=ctx.output_dir / "load" / self.name)
+
+
+@when("a load made {{ok:d}} good requests and {{failed:d}} failed ones")
+def recorded_load(context, ok, failed):
+    ft = context.ft
+    if ft.execute and ft.ctx is None:
+        ft.ctx = context_with(FakeDeployment(ft.spec), ft.output_dir)
+        ft.ctx.monitors = []
+    ft.event(RecordedLoad(ok, failed))
+
+
+@given("planning takes {{t:d}} seconds")
+def slow_plan(context, t):
+    if not context.ft.execute:
+        time.sleep(t)
+'''
+
+JUDGED = '''Feature: verdicts
+  Scenario: every check is judged after one fails
+    Given a mocker agg deployment
+    When a load made 147 good requests and 5 failed ones
+    Then errors are at most 35
+    And there are no errors
+    And at least 200 requests succeed
+    And at least 100 requests succeed
+'''
+
+STOPPED = '''Feature: stopped
+  Scenario: a check whose step never ran is judged too
+    Given a mocker agg deployment
+    When a load made 10 good requests and 0 failed ones
+    And the load is stopped
+    Then there are no errors
+'''
+
+PLANNED = '''Feature: planned
+  Scenario: a fault under a 20 s load
+    Given a mocker agg deployment with 2 replicas
+    When a load at concurrency 4 is started for 20 seconds
+    And 6 seconds pass
+    And one worker pod is deleted
+    And the deployment recovers within 60 seconds
+    And the load completes
+    Then errors are at most 10
+
+  Scenario: a load stopped after 25 s
+    Given a vllm agg deployment
+    When a load at concurrency 2 is started for 60 seconds
+    And 25 seconds pass
+    And the load is stopped
+    Then the load was cancelled
+'''
+
+SLOW_PLAN = '''Feature: slow
+  Scenario: a plan that takes a while
+    Given planning takes 30 seconds
+    And a mocker agg deployment
+'''
+
+
+def feature_folder(root: Path, **features: str) -> Path:
+    """A behave folder with the project's hooks, its steps and the test-only steps above."""
+    folder = root / "features"
+    (folder / "steps").mkdir(parents=True)
+    (folder / "environment.py").symlink_to(REPO_ROOT / "features" / "environment.py")
+    for module in (REPO_ROOT / "steps").glob("*.py"):
+        (folder / "steps" / module.name).symlink_to(module)
+    (folder / "steps" / "recorded_steps.py").write_text(FAKE_STEPS.format(tests=str(REPO_ROOT / "tests")))
+    for name, text in features.items():
+        (folder / f"{name}.feature").write_text(text)
+    return folder
+
+
+def behave(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """behave with the project's behave.ini (Allure formatter, clean console) from ``cwd``."""
+    return subprocess.run([*BEHAVE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def results_of(allure_dir: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in allure_dir.glob("*-result.json")]
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory):
+    """One behave run of JUDGED and STOPPED with the plain formatter and Allure results."""
+    root = tmp_path_factory.mktemp("console")
+    (root / "behave.ini").symlink_to(REPO_ROOT / "behave.ini")
+    feature_folder(root, judged=JUDGED, stopped=STOPPED)
+    out = root / "out"
+    result = behave(root, "features", "-f", "plain", "--no-color", "-D", f"output_dir={out}")
+    return result, out
+
+
+# -- every check is judged, with its numbers ------------------------------------------------------
+
+def test_every_check_is_judged_after_one_fails_and_each_failure_is_shown(judged):
+    result, out = judged
+    assert result.returncode != 0
+    shown = result.stdout
+    assert "Then errors are at most 35 ... passed" in shown
+    assert "And there are no errors ... failed" in shown
+    assert "ASSERT FAILED: no errors: 5 of 152 failed (503 Service Unavailable ×5) — FAILED" in shown
+    assert "ASSERT FAILED: successes ≥ 200: 147 of 152 succeeded — FAILED" in shown
+    assert "And at least 100 requests succeed ... passed" in shown
+
+
+def test_verdicts_json_holds_every_check_in_order(judged):
+    _, out = judged
+    saved = json.loads((out / "every_check_is_judged_after_one_fails" / "verdicts.json").read_text())
+    assert [v["line"] for v in saved["verdicts"]] == [
+        "errors ≤ 35: 5 of 152 failed (503 Service Unavailable ×5) — ok",
+        "no errors: 5 of 152 failed (503 Service Unavailable ×5) — FAILED",
+        "successes ≥ 200: 147 of 152 succeeded — FAILED",
+        "successes ≥ 100: 147 of 152 succeeded — ok"]
+    assert saved["passed"] is False
+
+
+def test_a_failed_check_shows_no_traceback_on_the_console_but_an_error_keeps_its_own(judged):
+    result, _ = judged
+    failed, errored = result.stdout.split("Feature: stopped")
+    assert "Traceback" not in failed
+    assert "Traceback" in errored and "SpecError: there is no running load named 'default'" in errored
+
+
+def test_the_console_shows_one_line_per_scenario_with_verdicts_time_and_evidence(judged):
+    result, out = judged
+    lines = [line for line in result.stdout.splitlines() if "| evidence: " in line]
+    assert len(lines) == 2
+    assert lines[0].startswith("  failed in ")
+    assert ("s: errors ≤ 35: 5 of 152 failed (503 Service Unavailable ×5) — ok; no errors: 5 of 152 failed "
+            "(503 Service Unavailable ×5) — FAILED; successes ≥ 200: 147 of 152 succeeded — FAILED; "
+            "successes ≥ 100: 147 of 152 succeeded — ok | evidence: ") in lines[0]
+    assert lines[0].endswith("every_check_is_judged_after_one_fails")
+
+
+def test_info_logs_stay_in_scenario_log_not_on_the_console(judged):
+    result, out = judged
+    assert " INFO " not in result.stdout + result.stderr
+    assert "SKIP" not in result.stderr
+    assert "INFO ftlib.verdicts: verdict: errors ≤ 35" in (out / "every_check_is_judged_after_one_fails" /
+                                                          "scenario.log").read_text()
+
+
+def test_a_check_whose_step_never_ran_is_judged_after_the_scenario_stopped(judged):
+    result, out = judged
+    (verdict,) = json.loads((out / "a_check_whose_step_never_ran_is_judged_too" / "verdicts.json").read_text())[
+        "verdicts"]
+    assert verdict["line"] == "no errors: 0 of 10 failed — ok"
+    assert verdict["note"] == "its step did not run: judged after the scenario stopped"
+
+
+def test_each_allure_step_carries_its_verdict_and_a_failed_one_no_traceback(judged):
+    _, out = judged
+    (test,) = [r for r in results_of(out / "allure-results") if r["name"] == "every check is judged after one fails"]
+    steps = {step["name"]: step for step in test["steps"]}
+    passed, failed = steps["Then errors are at most 35"], steps["And there are no errors"]
+    assert passed["status"] == "passed"
+    assert [a["name"] for a in passed["attachments"]] == [
+        "verdict: errors ≤ 35: 5 of 152 failed (503 Service Unavailable ×5) — ok"]
+    assert failed["status"] == "failed"
+    assert "no errors: 5 of 152 failed (503 Service Unavailable ×5) — FAILED" in failed["statusDetails"]["message"]
+    assert "evidence: " in failed["statusDetails"]["message"]
+    assert not failed["statusDetails"].get("trace")
+    assert steps["And at least 100 requests succeed"]["status"] == "passed"
+    assert test["status"] == "failed"
+
+
+# -- the command line ----------------------------------------------------------------------------------
+
+def test_a_selection_that_matches_no_scenario_is_an_error_with_one_message():
+    result = behave(REPO_ROOT, "-n", "no scenario is called this", "-D", "dry_run=true", "-f", "progress")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "dynamo-ft: no scenario matches --tags not @wip and not @weekly -n no scenario is called this "
+        f"(of {result.stderr.split('(of ')[1].split(' scenarios')[0]} scenarios in 6 feature files); nothing to run"]
+    assert "ABORTED" not in result.stdout + result.stderr and "passed" not in result.stdout
+
+
+@pytest.mark.parametrize("define, message", [
+    ("no_such_option=1", "dynamo-ft: unknown option -D no_such_option; allowed: platform, "),
+    ("dry_run=maybe", "dynamo-ft: option dry_run takes true or false, got 'maybe'"),
+])
+def test_an_option_error_is_one_message_and_a_failed_exit(define, message):
+    result = behave(REPO_ROOT, "-D", define, "-f", "progress", "-D", "output_dir=/tmp/ft-console-test")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(message)
+    assert "ABORTED" not in result.stdout and "features passed" not in result.stdout
+
+
+def test_a_dry_run_ends_with_scenarios_backends_and_an_estimated_wall_time(tmp_path):
+    (tmp_path / "behave.ini").symlink_to(REPO_ROOT / "behave.ini")
+    feature_folder(tmp_path, planned=PLANNED)
+    result = behave(tmp_path, "features", "-D", "dry_run=true", "-f", "progress", "-D", f"output_dir={tmp_path}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    closing = [line for line in result.stdout.splitlines() if line.startswith("dry run: ")]
+    assert closing == [f"dry run: 2 scenarios planned, backends: mocker, vllm; estimated wall time 65 s (an "
+                       f"estimate: load durations and waits from the plans, plus ~{STARTUP_SECONDS:g} s start-up per "
+                       "scenario; recoveries add more)"]
+    assert "WARNING" not in result.stdout + result.stderr
+    assert not list(tmp_path.rglob("*-result.json")) and not list(tmp_path.rglob("*-container.json"))
+
+
+def test_a_selection_with_weekly_rows_says_so_first():
+    result = behave(REPO_ROOT, "--tags", "@weekly", "-D", "dry_run=true", "-f", "progress")
+    assert result.stderr.splitlines()[0].startswith("note: this selection includes ")
+    assert "@weekly scenarios" in result.stderr.splitlines()[0]
+    assert "weekly" not in behave(REPO_ROOT, "--tags", "@smoke", "-D", "dry_run=true", "-f", "progress").stderr
+
+
+def test_an_interrupted_dry_run_writes_no_allure_result(tmp_path):
+    (tmp_path / "behave.ini").symlink_to(REPO_ROOT / "behave.ini")
+    feature_folder(tmp_path, slow=SLOW_PLAN)
+    out = tmp_path / "out"
+    process = subprocess.Popen([*BEHAVE, "features", "-D", "dry_run=true", "-D", f"output_dir={out}"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    os.kill(process.pid, signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert not list(out.rglob("*-result.json")) and not list(out.rglob("*-container.json"))
+
+
+# -- estimates and lines --------------------------------------------------------------------------------
+
+def test_the_estimate_follows_the_timeline_of_the_plan():
+    load = StartLoad(LoadConfig(concurrency=4, duration_seconds=25))
+    assert estimate_seconds([load, Wait(6), WaitForRecovery(60), WaitForLoadCompletion()]) == 25 + STARTUP_SECONDS
+    assert estimate_seconds([load, Wait(6), StopLoad(), Wait(2)]) == 8 + STARTUP_SECONDS
+    assert estimate_seconds([load, Wait(40)]) == 40 + STARTUP_SECONDS
+    assert estimate_seconds([]) == STARTUP_SECONDS
+
+
+def test_a_long_dry_run_estimate_is_shown_in_minutes():
+    tally = DryRunTally(scenarios=3, backends={"vllm"}, seconds=1250)
+    assert tally.line().startswith("dry run: 3 scenarios planned, backends: vllm; estimated wall time 21 min (")
+
+
+def test_a_scenario_line_shortens_what_could_not_be_judged():
+    verdicts = [Verdict("c", "errors ≤ 3", "1 of 9 failed", True),
+                Verdict("d", "no errors", "LoadError: a long story " * 5, False, broken=True)]
+    assert scenario_line("error", 12.34, verdicts, Path("/x/y")) == (
+        "  error in 12.3 s: errors ≤ 3: 1 of 9 failed — ok; no errors — could not judge | evidence: /x/y")
