@@ -14,6 +14,7 @@ Feature: Lifecycle: rolling upgrades, frozen workers, logs and recovery windows
     And the prefill service is rolling-upgraded
     And the load completes
     Then there are no errors
+    And the fault hit at least 1 requests in flight
     And the load was not cancelled
     And the decode log contains "Runtime shutdown initiated"
     And the prefill log contains "Runtime shutdown initiated"
@@ -25,6 +26,7 @@ Feature: Lifecycle: rolling upgrades, frozen workers, logs and recovery windows
     And the "dynamo.mocker" process of the worker is frozen for 5 seconds
     And load "chat" completes
     Then requests of load "chat" succeed again within 10 seconds of the fault
+    And the fault hit at least 1 requests of load "chat" in flight
     And the success rate of load "chat" is at least 90 percent
     And the deployment recovered within 10 seconds
 
@@ -50,6 +52,7 @@ Feature: Lifecycle: rolling upgrades, frozen workers, logs and recovery windows
     And the deployment recovers within 30 seconds
     And the load completes
     Then the deployment recovered within 30 seconds
+    And the fault hit at least 1 requests in flight
     And requests succeed again within 15 seconds of the fault
     And no request fails outside the fault window
     And the success rate is at least 80 percent

@@ -20,6 +20,7 @@ Feature: The fault matrix: every backend, topology and replica count
     And the deployment recovers within 60 seconds
     And the load completes
     Then errors are at most <max_errors>
+    And the fault hit at least 1 requests in flight
     And at least <min_ok> requests succeed
 
     @<backend> @ci
@@ -54,6 +55,7 @@ Feature: The fault matrix: every backend, topology and replica count
     And the deployment recovers within 60 seconds
     And the load completes
     Then errors are at most <max_errors>
+    And the fault hit at least 1 requests in flight
     And at least <min_ok> requests succeed
 
     @<backend> @ci
@@ -88,6 +90,7 @@ Feature: The fault matrix: every backend, topology and replica count
     And the deployment recovers within 60 seconds
     And the load completes
     Then errors are at most <max_errors>
+    And the fault hit at least 1 requests in flight
     And at least <min_ok> requests succeed
 
     @<backend> @ci
@@ -124,6 +127,7 @@ Feature: The fault matrix: every backend, topology and replica count
     And the prefill worker service is rolling-upgraded
     And the load completes
     Then there are no errors
+    And the fault hit at least 1 requests in flight
     And at least 50 requests succeed
 
     @<backend> @ci

@@ -15,6 +15,7 @@ Feature: Worker failures under load
     And the deployment recovers within 60 seconds
     And the load completes
     Then errors are at most 10
+    And the fault hit at least 1 requests in flight
     And at least 100 requests succeed
 
   @vllm
@@ -26,6 +27,7 @@ Feature: Worker failures under load
     And the deployment recovers within 60 seconds
     And the load completes
     Then errors are at most 35
+    And the fault hit at least 1 requests in flight
     And at least 100 requests succeed
 
   @mocker @migration
@@ -37,10 +39,11 @@ Feature: Worker failures under load
       | duration_seconds   | 20  |
       | output_tokens_mean | 200 |
     And 6 seconds pass
-    And the "dynamo.mocker" process of one worker pod is killed
+    And the "dynamo.mocker" process of one worker pod is killed while at least 4 requests are in flight
     And the deployment recovers within 60 seconds
     And the load completes
     Then at least 1 requests fail
+    And the fault hit at least 4 requests in flight
 
   @mocker @migration
   Scenario: with request migration, killing one of two workers fails no request
@@ -55,4 +58,5 @@ Feature: Worker failures under load
     And the deployment recovers within 60 seconds
     And the load completes
     Then there are no errors
+    And the fault hit at least 1 requests in flight
     And at least 50 requests succeed

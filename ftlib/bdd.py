@@ -181,7 +181,7 @@ class GherkinScenario:
         if self.ctx is None:
             platform = get_platform(self.options.platform, options=self.options)
             self.ctx = ScenarioContext(self.spec, platform, self.output_dir, self.name,
-                                       client_type=self.options.client_type)
+                                       client_type=self.options.client_type, seed=self.options.seed)
         return self.ctx
 
     # -- end ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from ftlib.errors import SpecError
 from ftlib.events.base import started_faults
 from ftlib.events.logs import compile_pattern, first_match, plain
 from ftlib.events.time import ready_again_ns, recovery_point
+from ftlib.load.inflight import describe_in_flight, in_flight_at
 from ftlib.load.results import RECORDS_FILE, LoadResults
 from ftlib.verdicts import Verdict, raise_if_failed
 
@@ -426,6 +427,45 @@ class NoFailuresOutsideFaultWindow(LoadCheck):
         return f"no request of load {self.name!r} fails outside the fault window"
 
 
+@dataclass
+class FaultHitInFlight(LoadCheck):
+    """At least ``min_count`` requests of the load were in flight when the last fault started:
+    counted from the per-request records (started before the fault, ended after it), so a fault
+    that landed in a lull between requests fails, whatever the live count said. The observation
+    says how the requests hit ended (succeeded, cut, failed otherwise)."""
+
+    needs_fault: ClassVar[bool] = True
+
+    min_count: int
+
+    def __post_init__(self) -> None:
+        validate.count(self.min_count, "the number of requests in flight", low=1, high=validate.MAX_CONCURRENCY)
+
+    def judge(self, ctx: "ScenarioContext") -> Verdict:
+        fault = _faults(ctx)[-1]
+        results = self.results(ctx)
+        hit = in_flight_at(results.records, fault.started_ns)
+        verdict = self.load_verdict(results, len(hit) >= self.min_count,
+                                    f"{describe_in_flight(hit)} at {fault.description}")
+        wait = getattr(fault, "in_flight_wait", None)
+        ended = max((r.end_ns for r in results.records if r.end_ns <= fault.started_ns), default=None)
+        began = min((r.start_ns for r in results.records if r.start_ns >= fault.started_ns), default=None)
+        around = [f"the last request before it ended {(fault.started_ns - ended) / 1e9:.2f} s before the fault"
+                  if ended else "no request ended before the fault",
+                  f"the next one started {(began - fault.started_ns) / 1e9:.2f} s after it"
+                  if began else "no request started after it"]
+        details = ([f"before the fault: {wait.describe()}"] if wait is not None else []) + around
+        return replace(verdict, details="" if verdict.passed else "\n".join(details))
+
+    @property
+    def expected(self) -> str:
+        return self.of_load(f"in flight at the last fault ≥ {self.min_count}")
+
+    @property
+    def description(self) -> str:
+        return f"the last fault hit at least {self.min_count} requests of load {self.name!r} in flight"
+
+
 __all__ = ["Check", "LoadCheck", "ZeroErrors", "MaxErrors", "MinRequests", "MinFailures", "WasCancelled",
            "ServiceLogContains", "ServiceLogNotContains", "SuccessRate", "RecoveredWithin",
-           "RequestsSucceedAgainWithin", "NoFailuresOutsideFaultWindow"]
+           "RequestsSucceedAgainWithin", "NoFailuresOutsideFaultWindow", "FaultHitInFlight"]

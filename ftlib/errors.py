@@ -28,3 +28,8 @@ class PlatformError(FtError):
 
 class LoadError(FtError):
     """The load generator failed to start or produced no results."""
+
+
+class InFlightShortfall(FtError):
+    """A fault step asked for more requests in flight than the load reached within the wait's
+    bound, so the fault was not injected."""

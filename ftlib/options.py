@@ -34,6 +34,8 @@ class RunOptions:
     client_type: ``aiperf`` or ``legacy`` (a small built-in streaming client).
     output_dir: where each scenario's evidence goes (``<output_dir>/<scenario>/``).
     dry_run: resolve every scenario and print its plan; deploy nothing.
+    seed: the loads' random seed (prompts and request schedule); when not given, each scenario
+    chooses one and records it (``scenario.log``, ``load/<name>/seed.txt``): ``-D seed=N`` reproduces it.
     """
 
     platform: str = "local"
@@ -48,6 +50,7 @@ class RunOptions:
     client_type: str = "aiperf"
     output_dir: str = "test_outputs"
     dry_run: bool = False
+    seed: int | None = None
 
     @classmethod
     def from_userdata(cls, userdata: Mapping[str, str]) -> "RunOptions":
@@ -58,6 +61,9 @@ class RunOptions:
                 continue
             if key not in known:
                 raise SpecError(f"unknown option -D {key}; allowed: {', '.join(known)}")
+            if key == "seed":
+                values[key] = parse_seed(raw)
+                continue
             values[key] = _parse_bool(key, raw) if known[key].type in ("bool", bool) else (str(raw) or None)
         options = cls(**values)
         options.validate()
@@ -96,6 +102,17 @@ class RunOptions:
             raise SpecError(f"-D output_dir={self.output_dir}: cannot write evidence into {root} "
                             f"({error.strerror or error}); give a folder that can be created and written") from None
         return root
+
+
+MAX_SEED = 2**32 - 1
+
+
+def parse_seed(raw: object) -> int:
+    """A random seed: a whole number from 0 to 2**32 - 1."""
+    text = str(raw).strip()
+    if not text.isdigit() or int(text) > MAX_SEED:
+        raise SpecError(f"option seed takes a whole number from 0 to {MAX_SEED}, got {raw!r}")
+    return int(text)
 
 
 def _parse_bool(key: str, raw: object) -> bool:

@@ -7,7 +7,7 @@ import pytest
 from ftlib.errors import SpecError
 from ftlib.options import RunOptions
 
-ALLOWED = "platform, namespace, image, storage_class, skip_service_restart, kube_context, allow_namespace, load_image, keep_resources, client_type, output_dir, dry_run"
+ALLOWED = "platform, namespace, image, storage_class, skip_service_restart, kube_context, allow_namespace, load_image, keep_resources, client_type, output_dir, dry_run, seed"
 
 
 def test_no_userdata_gives_the_defaults():
@@ -98,3 +98,11 @@ def test_the_default_and_kube_system_namespaces_are_refused_unless_named_by_allo
 def test_options_are_frozen():
     with pytest.raises(AttributeError):
         RunOptions().platform = "kubernetes"  # type: ignore[misc]
+
+
+def test_a_seed_is_a_whole_number_and_anything_else_is_refused_naming_the_range():
+    assert RunOptions.from_userdata({"seed": "1234"}).seed == 1234
+    assert RunOptions.from_userdata({}).seed is None
+    for bad in ("-1", "1.5", "abc", str(2**32)):
+        with pytest.raises(SpecError, match="option seed takes a whole number from 0 to 4294967295"):
+            RunOptions.from_userdata({"seed": bad})

@@ -1,21 +1,27 @@
-"""Faults: delete pods, signal processes. Each one verifies that it took effect."""
+"""Faults: delete pods, signal processes. Each one waits for requests in flight (while a load
+runs) and verifies that it took effect."""
 
 from __future__ import annotations
 
+import logging
 import signal as signals
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-from ftlib.errors import FaultNotEffective, SpecError, TargetError
+from ftlib.errors import FaultNotEffective, InFlightShortfall, SpecError, TargetError
+from ftlib import validate
 from ftlib.events.base import Event
+from ftlib.load.inflight import InFlightWait, wait_for_in_flight
 
 if TYPE_CHECKING:
     from ftlib.plan import PlanValidator
-    from ftlib.spec import DeploymentSpec
     from ftlib.platform.base import PodInfo, ProcessInfo
     from ftlib.scenario import ScenarioContext
+    from ftlib.spec import DeploymentSpec
 
+log = logging.getLogger("ftlib.events")
+IN_FLIGHT_TIMEOUT = 5.0
 NON_TERMINATING = {"SIGSTOP", "SIGTSTP", "SIGCONT", "SIGCHLD", "SIGWINCH", "SIGURG"}
 SIGNAL_NAMES = sorted(s.name for s in signals.Signals if not s.name.startswith("SIGRT"))
 
@@ -32,6 +38,61 @@ def normalize_signal(name: str) -> str:
     if text not in SIGNAL_NAMES:
         raise SpecError(f"unknown signal {name!r}; allowed: {', '.join(SIGNAL_NAMES)}")
     return text
+
+
+@dataclass(kw_only=True)
+class Fault(Event):
+    """Base class of every fault: while a load runs, it waits until requests are in flight
+    before it injects, so it hits streams mid-flight rather than a lull between requests.
+
+    The wait reads the frontend's ``dynamo_frontend_inflight_requests``
+    (`Deployment.inflight_requests`) until it reports at least ``min_in_flight`` requests (1
+    when not given), for at most ``in_flight_timeout`` seconds; what it saw is kept in
+    ``in_flight_wait`` and logged. Without a running load there is no wait. The fault's start
+    (``started_ns``) is the moment of injection, after the wait.
+
+    When the bound passes first: with the default (1) the fault is injected anyway and the
+    shortfall is recorded and logged as a warning; the verdict belongs to the recorded
+    requests (``Then the fault hit at least 1 requests in flight`` fails such a run, and the
+    fault tolerance report warns). With a count the scenario asked for (``… while at least 4
+    requests are in flight``), the step's own sentence would be false, so nothing is injected
+    and `InFlightShortfall` is raised: the scenario is broken, not failed.
+    """
+
+    min_in_flight: int | None = None
+    in_flight_timeout: float = IN_FLIGHT_TIMEOUT
+    in_flight_wait: InFlightWait | None = field(default=None, init=False)
+    is_fault: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if self.min_in_flight is not None:
+            self.min_in_flight = validate.count(self.min_in_flight, "the number of requests in flight", low=1,
+                                                high=validate.MAX_CONCURRENCY)
+        self.in_flight_timeout = validate.positive_seconds(self.in_flight_timeout, "the wait for requests in flight")
+
+    def run(self, ctx: "ScenarioContext") -> None:
+        self.wait_for_requests(ctx)
+        super().run(ctx)
+
+    def wait_for_requests(self, ctx: "ScenarioContext") -> None:
+        """While a load runs, wait (bounded) until enough requests are in flight."""
+        if not any(load.active for load in ctx.loads()):
+            return
+        wanted = self.min_in_flight or 1
+        wait = self.in_flight_wait = wait_for_in_flight(ctx.deployment.inflight_requests, wanted,
+                                                        self.in_flight_timeout)
+        if wait.reached:
+            log.info("before %s: %s", self.description, wait.describe())
+        elif self.min_in_flight is None:
+            log.warning("before %s: %s; injecting anyway (the recorded requests will show what it hit)",
+                        self.description, wait.describe())
+        else:
+            raise InFlightShortfall(f"not injected: {self.description}; {wait.describe()}")
+
+    @property
+    def while_in_flight(self) -> str:
+        """The sentence's ending, for descriptions: `` while at least 4 requests are in flight``."""
+        return "" if self.min_in_flight is None else f" while at least {self.min_in_flight} requests are in flight"
 
 
 def _choose(pods: list["PodInfo"], one_pod: bool) -> list["PodInfo"]:
@@ -63,7 +124,7 @@ def match_processes(ctx: "ScenarioContext", services: list[str], process_name: s
 
 
 @dataclass
-class DeletePod(Event):
+class DeletePod(Fault):
     """Delete every pod of each service (or exactly one pod with ``one_pod``), as
     ``kubectl delete pod --force`` would. The service's controller replaces each deleted pod by
     a new one with a new name; the event fails unless that replacement appears within
@@ -75,7 +136,6 @@ class DeletePod(Event):
     force: bool = True
     verify_timeout: float = 60.0
     deleted: list[str] = field(default_factory=list, init=False)
-    is_fault: ClassVar[bool] = True
 
     def target_services(self) -> list[str]:
         return self.services
@@ -118,11 +178,12 @@ class DeletePod(Event):
     @property
     def description(self) -> str:
         which = "one pod" if self.one_pod else "every pod"
-        return f"delete {which} of {', '.join(self.services)}" + (" (force)" if self.force else "")
+        force = " (force)" if self.force else ""
+        return f"delete {which} of {', '.join(self.services)}{force}{self.while_in_flight}"
 
 
 @dataclass
-class TerminateProcess(Event):
+class TerminateProcess(Fault):
     """Send a signal (default SIGKILL) to every process whose command line contains
     ``process_name`` in every pod of each service (or in one pod with ``one_pod``).
 
@@ -139,9 +200,9 @@ class TerminateProcess(Event):
     one_pod: bool = False
     verify_timeout: float = 30.0
     targets: list[tuple[str, int, str]] = field(default_factory=list, init=False)
-    is_fault: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.signal = normalize_signal(self.signal)
         if not self.process_name:
             raise SpecError("a process name to match is required (for example 'dynamo.vllm' or 'python')")
@@ -192,14 +253,14 @@ class TerminateProcess(Event):
     @property
     def description(self) -> str:
         where = "one pod of " if self.one_pod else ""
-        return f"send {self.signal} to '{self.process_name}' in {where}{', '.join(self.services)}"
+        return f"send {self.signal} to '{self.process_name}' in {where}{', '.join(self.services)}{self.while_in_flight}"
 
 
 STOPPED_STATES = ("T", "t")
 
 
 @dataclass
-class FreezeProcess(Event):
+class FreezeProcess(Fault):
     """Freeze every process whose command line contains ``process_name`` in every pod of each
     service (or in one pod with ``one_pod``) for ``duration`` seconds: SIGSTOP, then SIGCONT.
 
@@ -217,13 +278,12 @@ class FreezeProcess(Event):
     targets: list[tuple[str, int, str]] = field(default_factory=list, init=False)
     frozen_seconds: float | None = field(default=None, init=False)
     _frozen: list = field(default_factory=list, init=False, repr=False)
-    is_fault: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.process_name:
             raise SpecError("a process name to match is required (for example 'dynamo.mocker' or 'python')")
-        if not self.duration > 0:
-            raise SpecError(f"a freeze must last more than 0 seconds, got {self.duration!r}")
+        self.duration = validate.positive_seconds(self.duration, "a freeze")
 
     def target_services(self) -> list[str]:
         return self.services
@@ -286,4 +346,5 @@ class FreezeProcess(Event):
     @property
     def description(self) -> str:
         where = "one pod of " if self.one_pod else ""
-        return f"freeze '{self.process_name}' in {where}{', '.join(self.services)} for {self.duration:g} s"
+        return (f"freeze '{self.process_name}' in {where}{', '.join(self.services)} for {self.duration:g} s"
+                f"{self.while_in_flight}")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from ftlib.errors import FaultNotEffective, SpecError, TargetError
-from ftlib.events.base import Event
+from ftlib import validate
+from ftlib.events.faults import Fault
 
 if TYPE_CHECKING:
     from ftlib.scenario import ScenarioContext
@@ -18,7 +19,7 @@ POLL_SECONDS = 0.2
 
 
 @dataclass
-class RollingUpgrade(Event):
+class RollingUpgrade(Fault):
     """Roll a new revision of each service out and wait until it is complete.
 
     The revision differs only in an environment variable (``TEST_ROLLING_UPDATE_TRIGGER`` set to
@@ -41,13 +42,12 @@ class RollingUpgrade(Event):
     replaced: dict[str, list[str]] = field(default_factory=dict, init=False)
     new_pods: dict[str, list[str]] = field(default_factory=dict, init=False)
     duration_seconds: float | None = field(default=None, init=False)
-    is_fault: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.services:
             raise SpecError("name at least one service to upgrade")
-        if not self.timeout > 0:
-            raise SpecError(f"a rollout timeout must be more than 0 seconds, got {self.timeout!r}")
+        self.timeout = validate.positive_seconds(self.timeout, "a rollout timeout")
 
     def target_services(self) -> list[str]:
         return self.services
@@ -98,4 +98,4 @@ class RollingUpgrade(Event):
 
     @property
     def description(self) -> str:
-        return f"rolling-upgrade {', '.join(self.services)} (new {self.env_name})"
+        return f"rolling-upgrade {', '.join(self.services)} (new {self.env_name}){self.while_in_flight}"

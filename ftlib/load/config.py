@@ -37,7 +37,7 @@ class LoadConfig:
     warmup_requests: int | None = None
     temperature: float = 0.0
     ignore_eos: bool = True
-    random_seed: int = 42
+    random_seed: int | None = None  # None: the scenario chooses one and records it (see StartLoad)
     extra_inputs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -92,6 +92,8 @@ class LoadConfig:
             validate.number(self.request_rate, "load request_rate", low=0, low_included=False, high=MAX_REQUEST_RATE,
                             unit=" requests per second")
         validate.positive_seconds(self.request_timeout_seconds, "load request_timeout_seconds")
+        if self.random_seed is not None:
+            validate.count(self.random_seed, "load random_seed (or unset)", high=2**32 - 1)
         if self.warmup_requests is not None:
             validate.count(self.warmup_requests, "load warmup_requests (or unset)", low=1, high=MAX_REQUESTS)
         validate.number(self.temperature, "load temperature", low=0, high=2)

@@ -14,6 +14,7 @@ from ftlib.events.base import started_faults
 from ftlib.events.load import StartLoad
 from ftlib.events.time import recovery_point
 from ftlib.reports.base import Report
+from ftlib.windows import FaultWindow, fault_label, fault_windows
 
 if TYPE_CHECKING:
     from ftlib.events.base import Event
@@ -88,6 +89,7 @@ class FaultToleranceSummary:
     load_last_end_ns: int | None = None
     load_was_cancelled: bool | None = None
     rows: list[FaultRow] = field(default_factory=list)
+    faults: list[FaultWindow] = field(default_factory=list)  # each fault against time (`ftlib.windows`)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -113,7 +115,13 @@ class FaultToleranceReport(Report):
     - whether the load covered the fault (its first request started before the fault and its
       last one ended after it) and the recovery (its last request ended after the deployment
       was ready again). When it did not, the report says so in a warning: an "after" column
-      then does not show how the recovered system behaves.
+      then does not show how the recovered system behaves;
+    - for each fault against time (`ftlib.windows.FaultWindow`): the requests in flight when it
+      hit and how they ended (a **warning** when there were none: the run then measured how new
+      requests are refused, not streams cut mid-flight), what the fault step's wait for requests
+      in flight saw, when the deployment was ready again, the first success and the last
+      failure after the fault, failures before it, while the deployment was not ready and after
+      it was ready again, and cut streams against rejected requests.
 
     A last row covers the whole run. A scenario without a load, or without a fault, still gets
     a report that says so. The report reads only recorded results, so it can be written after
@@ -148,6 +156,8 @@ class FaultToleranceReport(Report):
         for fault in faults:
             summary.rows.append(self._fault_row(fault, records, events, timeline, summary))
         summary.rows.append(self._whole_run_row(records, summary))
+        summary.faults = fault_windows(events, records, timeline)
+        summary.warnings += in_flight_warnings(summary.faults)
         return summary
 
     def _choose_load(self, events: list["Event"], summary: FaultToleranceSummary) -> StartLoad | None:
@@ -228,10 +238,20 @@ class FaultToleranceReport(Report):
         return [markdown, data]
 
 
-def fault_label(fault: "Event") -> str:
-    """``DeletePod(decode)``: the event type and the services it targets."""
-    services = getattr(fault, "services", None) or []
-    return f"{type(fault).__name__}({','.join(services)})"
+def in_flight_warnings(windows: list[FaultWindow]) -> list[str]:
+    """A warning for each fault that hit no request in flight, and for each fault step whose
+    wait for requests in flight ran out."""
+    warnings = []
+    for window in windows:
+        wait = window.in_flight_wait
+        if wait is not None and not wait["reached"]:
+            warnings.append(f"{window.label} was injected after waiting {wait['waited_seconds']:.1f} s for "
+                            f"{wait['wanted']} requests in flight without seeing them (the frontend reported at most "
+                            f"{wait['most_seen']})")
+        if window.in_flight == 0:
+            warnings.append(f"0 requests were in flight when {window.label} hit: this run measured how new requests "
+                            "are refused, not what happens to requests cut mid-flight")
+    return warnings
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -265,8 +285,8 @@ def to_markdown(summary: FaultToleranceSummary) -> str:
     faults = [r for r in summary.rows if r.label != WHOLE_RUN]
     whole = [r for r in summary.rows if r.label == WHOLE_RUN]
     lines += ["## Timing", ""]
-    lines += _table(["Fault", "At (s into load)", "Startup (s)", "Recovery (s)", "Recovery from",
-                     "Load covers fault", "Load covers recovery"],
+    lines += _table(["Fault", "At (s into load)", "Startup (s)", "Recovery (s)", "Recovery measured by",
+                     "Load ran across the fault", "Load ran past ready again"],
                     [[r.label, _num(r.fault_at_seconds), _num(r.startup_seconds), _num(r.recovery_seconds),
                       r.recovery_source or "-", _yes_no(r.load_spans_fault), _yes_no(r.load_spans_recovery)]
                      for r in faults]
@@ -288,7 +308,38 @@ def to_markdown(summary: FaultToleranceSummary) -> str:
         latency_rows.append([WHOLE_RUN, "all", str(stats.requests), _num(stats.mean_ms), _num(stats.p50_ms),
                              _num(stats.p99_ms)])
     lines += _table(["Fault", "Window", "Requests", "Mean", "p50", "p99"], latency_rows)
+    lines += _fault_window_tables(summary.faults)
     return "\n".join(lines) + "\n"
+
+
+def _waited(window: FaultWindow) -> str:
+    wait = window.in_flight_wait
+    if wait is None:
+        return "none (no load was running)"
+    seen = "-" if wait["most_seen"] is None else str(wait["most_seen"])
+    outcome = "" if wait["reached"] else ", **not reached**"
+    return f"{wait['waited_seconds']:.2f} s for {wait['wanted']} (frontend saw up to {seen}{outcome})"
+
+
+def _fault_window_tables(windows: list[FaultWindow]) -> list[str]:
+    if not windows:
+        return []
+    lines = ["", "## What each fault hit (requests started before it and ended after it)", ""]
+    lines += _table(["Fault", "At (s into load)", "Requests in flight", "Of those: succeeded", "Cut",
+                     "Failed otherwise", "Wait for requests in flight before the fault"],
+                    [[w.label, _num(w.fault_at_seconds), str(w.in_flight) if w.in_flight else "**0**",
+                      str(w.in_flight_succeeded), str(w.in_flight_cut), str(w.in_flight_failed_otherwise),
+                      _waited(w)] for w in windows])
+    lines += ["", "## Failures against time (seconds after the fault; the deployment was not ready from the fault "
+                  "until ready again)", ""]
+    lines += _table(["Fault", "Ready again", "First success", "Last failure", "Last failure after ready again",
+                     "Failed before the fault", "Failed while not ready", "Failed after ready again", "Cut streams",
+                     "Rejected (HTTP error)", "Failed otherwise"],
+                    [[w.label, _num(w.ready_again_seconds, 2), _num(w.first_success_seconds, 2),
+                      _num(w.last_failure_seconds, 2), _num(w.last_failure_after_ready_seconds, 2),
+                      str(w.failed_before), str(w.failed_while_not_ready), str(w.failed_after_ready), str(w.cut),
+                      str(w.rejected), str(w.failed_otherwise)] for w in windows])
+    return lines
 
 
 def to_json(summary: FaultToleranceSummary) -> dict:
