@@ -151,6 +151,10 @@ class MinRequests(LoadCheck):
     def __post_init__(self) -> None:
         validate.count(self.min_count, "the minimum number of successful requests")
 
+    def plan(self, validator: "PlanValidator", spec: "DeploymentSpec") -> None:
+        super().plan(validator, spec)
+        validator.require_at_most_sent(self.name, self.min_count, self.description)
+
     def judge(self, ctx: "ScenarioContext") -> Verdict:
         results = self.results(ctx)
         return self.load_verdict(results, results.succeeded >= self.min_count,
@@ -174,6 +178,10 @@ class MinFailures(LoadCheck):
 
     def __post_init__(self) -> None:
         validate.count(self.min_count, "the minimum number of failed requests")
+
+    def plan(self, validator: "PlanValidator", spec: "DeploymentSpec") -> None:
+        super().plan(validator, spec)
+        validator.require_at_most_sent(self.name, self.min_count, self.description)
 
     def judge(self, ctx: "ScenarioContext") -> Verdict:
         results = self.results(ctx)

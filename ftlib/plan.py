@@ -20,6 +20,7 @@ from ftlib.validate import MAX_REPLICAS
 if TYPE_CHECKING:
     from ftlib.checks import Check
     from ftlib.events.base import Event
+    from ftlib.load.config import LoadConfig
     from ftlib.spec import DeploymentSpec, ServiceSpec
 
 RUNNING = "running"
@@ -42,10 +43,12 @@ def _command_line(service: "ServiceSpec") -> str:
 class PlanValidator:
     """Checks events and checks in scenario order against a spec.
 
-    ``loads`` maps each load started so far to its state: ``running``, or why it has ended.
+    ``loads`` maps each load started so far to its state: ``running``, or why it has ended;
+    ``load_configs`` to what it sends.
     """
 
     loads: dict[str, str] = field(default_factory=dict)
+    load_configs: dict[str, "LoadConfig"] = field(default_factory=dict)
     faults: list[str] = field(default_factory=list)
     deployable: bool = False
 
@@ -98,11 +101,20 @@ class PlanValidator:
             raise SpecError(f"no load named {name!r} was started before this step; loads: {known}")
         return self.loads[name]
 
-    def start_load(self, name: str) -> None:
+    def start_load(self, name: str, config: "LoadConfig | None" = None) -> None:
         if name in self.loads:
             raise SpecError(f"a load named {name!r} was already started in this scenario; give each load its own "
                             f"name, for example: When a load \"{name}-2\" of 100 requests at concurrency 4 is started")
         self.loads[name] = RUNNING
+        if config is not None:
+            self.load_configs[name] = config
+
+    def require_at_most_sent(self, name: str, count: int, description: str) -> None:
+        """A check that counts ``count`` requests of load ``name`` must not ask for more than it sends."""
+        config = self.load_configs.get(name)
+        if config is not None and config.request_count is not None and count > config.request_count:
+            raise SpecError(f"this check ({description}) can never pass: load {name!r} sends "
+                            f"{config.request_count} requests in all; ask for at most {config.request_count}")
 
     def end_load(self, name: str, verb: str, step: str) -> None:
         """Load ``name`` ends with this step (``verb``: ``stop`` or ``wait for``): it must be running."""

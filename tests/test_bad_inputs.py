@@ -210,6 +210,23 @@ CASES = [
         When a load of 10 requests at concurrency 2 is started
         Then errors are at most 1000000 <<
         """, "the maximum number of errors must be a whole number from 0 to 100000, got 1000000"),
+    BadInput("a-check-asking-for-more-successes-than-requests-sent", """
+        Given a mocker agg deployment
+        When a load of 100 requests at concurrency 2 is started
+        Then at least 200 requests succeed <<
+        """, "this check (at least 200 successful requests in load 'default') can never pass: load 'default' sends "
+             "100 requests in all; ask for at most 100"),
+    BadInput("a-check-asking-for-more-failures-than-requests-sent", """
+        Given a mocker agg deployment
+        When a load "burst" of 10 requests at concurrency 2 is started
+        Then at least 11 requests of load "burst" fail <<
+        """, "this check (at least 11 failed requests in load 'burst') can never pass: load 'burst' sends 10 requests "
+             "in all; ask for at most 10"),
+    BadInput("a-load-completing-before-its-duration", """
+        Given a mocker agg deployment
+        When a load at concurrency 2 is started for 30 seconds
+        And the load completes within 10 seconds <<
+        """, "load 'default' runs for 30 s, so it cannot complete within 10 s; give it more than 30 s"),
     BadInput("an-environment-variable-with-a-bad-name", """
         Given a mocker agg deployment
         And the worker service has the environment variable "1BAD-NAME" set to "x" <<

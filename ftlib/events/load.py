@@ -44,7 +44,7 @@ class StartLoad(Event):
         return []
 
     def plan(self, validator: "PlanValidator", spec: "DeploymentSpec") -> None:
-        validator.start_load(self.name)
+        validator.start_load(self.name, self.load_config)
 
     @property
     def active(self) -> bool:
@@ -113,7 +113,11 @@ class WaitForLoadCompletion(Event):
         return []
 
     def plan(self, validator: "PlanValidator", spec: "DeploymentSpec") -> None:
+        config = validator.load_configs.get(self.name)
         validator.end_load(self.name, "wait for", self.description)
+        if self.timeout is not None and config is not None and (config.duration or 0) >= self.timeout:
+            raise SpecError(f"load {self.name!r} runs for {config.duration:g} s, so it cannot complete within "
+                            f"{self.timeout:g} s; give it more than {config.duration:g} s")
 
     @property
     def description(self) -> str:
