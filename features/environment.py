@@ -1,7 +1,7 @@
 """behave hooks: options, the plan pass, evidence, teardown and reports. Steps live in ../steps.
 
-Reports: a scenario tagged ``@report`` (or with a "report is written" Then step) gets the fault
-tolerance report, written after teardown so it exists even when a check failed. Every executed
+Reports: a scenario with a fault step, tagged ``@report`` or with a "report is written" Then
+step gets the fault tolerance report, written after teardown so it exists even when a check failed. Every executed
 scenario samples its pods' CPU and memory (``resource_history.json``; see
 `ftlib.reports.ResourceHistory`). With the Allure formatter (behave.ini), each scenario's test
 case carries the load summaries, the reports, the resource summary and, when it did not pass,
@@ -57,9 +57,10 @@ def before_scenario(context, scenario):
                   flush=True)
         scenario.skip("dry run: planned, nothing deployed")
         return
+    planned_fault = bool(context.ft.validator.faults)
     context.ft = GherkinScenario(_unique_name(context, scenario.name), options, REPO_ROOT, execute=True)
     context.ft.reports.append(TimelinePicture())  # every scenario with a load gets its picture
-    if REPORT_TAG in scenario.effective_tags:
+    if REPORT_TAG in scenario.effective_tags or planned_fault:
         context.ft.reports.append(FaultToleranceReport())
     context.ft_started = time.monotonic()
     context.ft_evidence = claim_evidence_folder(context.ft.output_dir, scenario.name)

@@ -72,6 +72,7 @@ class ScenarioContext:
     events: list[Event] = field(default_factory=list)
     startup_seconds: float | None = None
     monitors: list[Monitor] = field(default_factory=default_monitors)
+    seed: int | None = None  # the loads' random seed (-D seed=N); chosen by the first load when None
     runtime_dir: Path | None = None  # this scenario's temporary folder (aiperf's TMPDIR), removed by finish
     _files_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -294,17 +295,19 @@ def _replace(path: Path, text: str) -> None:
 def run_scenario(deployment_spec: DeploymentSpec, events: Iterable[Event], checks: Iterable[Check],
                  reports: Iterable = (), platform: Platform | str = "local", output_dir: str | Path = "test_outputs",
                  test_name: str = "scenario", ready_timeout: float = DEFAULT_READY_TIMEOUT,
-                 client_type: str = "aiperf", monitors: Iterable[Monitor] | None = None) -> ScenarioContext:
+                 client_type: str = "aiperf", monitors: Iterable[Monitor] | None = None,
+                 seed: int | None = None) -> ScenarioContext:
     """Deploy, run ``events`` in order, settle, keep evidence, tear down, then run ``reports``
     and ``checks`` (the first failing check raises `AssertionError`). Returns the context.
-    ``monitors`` watch the scenario from deploy to teardown (default: `default_monitors`)."""
+    ``monitors`` watch the scenario from deploy to teardown (default: `default_monitors`); ``seed``
+    is the loads' random seed (None: chosen at random and logged, see `StartLoad.seeded`)."""
     events, checks = list(events), list(checks)
     validate_scenario(deployment_spec, events, checks)  # before anything is deployed
     if isinstance(platform, str):
         platform = get_platform(platform)
     folder = claim_evidence_folder(Path(output_dir) / slug(test_name), test_name)
     ctx = ScenarioContext(deployment_spec, platform, folder.path, test_name,
-                          ready_timeout=ready_timeout, client_type=client_type)
+                          ready_timeout=ready_timeout, client_type=client_type, seed=seed)
     if monitors is not None:
         ctx.monitors = list(monitors)
     aborted = True

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+import secrets
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ftlib.errors import SpecError
@@ -10,6 +12,9 @@ from ftlib import evidence, validate
 from ftlib.events.base import Event
 from ftlib.load.config import LoadConfig
 from ftlib.load.results import LoadResults
+
+log = logging.getLogger("ftlib.events")
+SEED_FILE = "seed.txt"
 
 if TYPE_CHECKING:
     from ftlib.plan import PlanValidator
@@ -37,8 +42,26 @@ class StartLoad(Event):
     def execute(self, ctx: "ScenarioContext") -> None:
         if ctx.find_load(self.name, active_only=True) is not None:
             raise SpecError(f"a load named {self.name!r} is already running; give the new load another name")
+        self.load_config = self.seeded(ctx)
         self.runner = ctx.new_load_runner(self.name, self.load_config)
         self.runner.start()
+        seed_file = ctx.output_dir / "load" / self.name / SEED_FILE
+        seed_file.parent.mkdir(parents=True, exist_ok=True)
+        seed_file.write_text(f"{self.load_config.random_seed}\n")
+
+    def seeded(self, ctx: "ScenarioContext") -> LoadConfig:
+        """The config with its random seed (prompts, request schedule) chosen: the one it names,
+        else the scenario's seed (``-D seed=N``, or chosen at random once per scenario) plus the
+        number of loads started before this one. Logged, so ``-D seed=N`` reproduces a run."""
+        if self.load_config.random_seed is not None:
+            return self.load_config
+        if ctx.seed is None:
+            ctx.seed = secrets.randbelow(2**31)
+            log.info("random seed %d chosen for this scenario's loads (-D seed=%d reproduces them)", ctx.seed, ctx.seed)
+        earlier = ctx.loads()[:ctx.loads().index(self)] if self in ctx.loads() else ctx.loads()
+        seed = (ctx.seed + len(earlier)) % 2**32
+        log.info("load %r: random seed %d", self.name, seed)
+        return replace(self.load_config, random_seed=seed)
 
     def target_services(self) -> list[str]:
         return []

@@ -107,6 +107,20 @@ class Timeline:
 
 
 DISRUPTIONS = ("deployment_unready", "pod_deleted", "container_died", "pod_unready")
+INFLIGHT_GAUGE = "dynamo_frontend_inflight_requests"
+
+
+def gauge_sum(text: str, name: str) -> float:
+    """The sum of every series of metric ``name`` in Prometheus text (0 if there is none)."""
+    total = 0.0
+    for line in text.splitlines():
+        rest = line[len(name):] if line.startswith(name) else ""
+        if rest[:1] in ("{", " "):
+            try:
+                total += float((rest.rsplit("}", 1)[-1] if rest[0] == "{" else rest).split()[0])
+            except (ValueError, IndexError):
+                continue
+    return total
 
 
 class Deployment(ABC):
@@ -174,6 +188,18 @@ class Deployment(ABC):
     @abstractmethod
     def teardown(self) -> None:
         """Remove everything this deployment created. Safe to call more than once."""
+
+    def inflight_requests(self) -> int | None:
+        """Requests the frontend is serving now: ``dynamo_frontend_inflight_requests`` summed over
+        every series and every frontend pod, read through `pods` and `metrics`. None when no
+        frontend pod answered; 0 when one answered without the gauge (no request seen yet)."""
+        total, answered = 0, False
+        for pod in self.pods(self.spec.frontend.name):
+            text = self.metrics(pod.name)
+            if text is not None:
+                answered = True
+                total += int(gauge_sum(text, INFLIGHT_GAUGE))
+        return total if answered else None
 
     def sample_resources(self) -> list[ResourceSample] | None:
         """CPU and memory of every live pod now (pods without a baseline yet are left out), or
