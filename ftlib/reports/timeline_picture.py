@@ -199,12 +199,11 @@ def draw(data: TimelineData) -> "Figure":
         never = any(end is None for _, end in data.not_ready)
         handles.append(Patch(color=NOT_READY_COLOUR, alpha=0.3,
                              label="deployment not ready" + (" (never ready again)" if never else "")))
-    if data.faults:
-        handles.append(Line2D([], [], color=FAULT_COLOUR, linestyle="--", label="fault injected"))
-        if any(f.ready_again is not None for f in data.faults):
-            handles.append(Line2D([], [], color=READY_COLOUR, linestyle=":", label="ready again"))
+    if any(f.ready_again is not None for f in data.faults):
+        handles.append(Line2D([], [], color=READY_COLOUR, linestyle=":", label="ready again after a fault"))
+    handles += [Line2D([], [], color=FAULT_COLOUR, linestyle="--", label=note) for note in fault_notes(data)] or \
+        [Line2D([], [], linestyle="none", label="no fault was injected")]
     top.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
-    _fault_notes(top, data)
     figure.suptitle(_title(data), fontsize=11)
     return figure
 
@@ -252,24 +251,20 @@ def _fault_tags(axes, data: TimelineData) -> None:
                       color=FAULT_COLOUR, linewidth=3, alpha=0.45, solid_capstyle="butt", zorder=6)
 
 
-def _fault_notes(axes, data: TimelineData) -> None:
-    """What each fault was and when the deployment was ready again, beside the legend."""
-    if not data.faults:
-        text = "no fault was injected"
-    else:
-        lines = []
-        for fault in data.faults:
-            lines.append(textwrap.fill(f"{fault.tag} at {fault.start:.1f} s: {fault.description}", 42,
-                                       subsequent_indent="    "))
-            if fault.end - fault.start >= 0.5:
-                lines.append(f"    lasted {fault.end - fault.start:.1f} s")
-            if fault.ready_again is None:
-                lines.append(f"    not ready again ({fault.ready_source})")
-            else:
-                lines.append(f"    ready again at {fault.ready_again:.1f} s (+{fault.ready_again - fault.start:.1f} s)")
-        text = "\n".join(lines)
-    axes.text(1.01, 0.0, text, transform=axes.transAxes, ha="left", va="bottom", fontsize=8.5,
-              family="monospace")
+def fault_notes(data: TimelineData) -> list[str]:
+    """Per fault, for the legend: what it was, when, how long it lasted, when the deployment was
+    ready again (or that it never was)."""
+    notes = []
+    for fault in data.faults:
+        lines = textwrap.wrap(f"{fault.tag} at {fault.start:.1f} s: {fault.description}", 38)
+        if fault.end - fault.start >= 0.5:
+            lines.append(f"lasted {fault.end - fault.start:.1f} s")
+        if fault.ready_again is None:
+            lines.append(f"not ready again ({fault.ready_source})")
+        else:
+            lines.append(f"ready again at {fault.ready_again:.1f} s (+{fault.ready_again - fault.start:.1f} s)")
+        notes.append("\n".join(lines[:1] + ["  " + line for line in lines[1:]]))
+    return notes
 
 
 def _title(data: TimelineData) -> str:
@@ -299,9 +294,9 @@ class TimelinePicture(Report):
     (a bar under the tag when the fault lasted, as a freeze or a rolling upgrade does); the
     stretches in which the platform saw the deployment not ready are shaded; a blue dotted line
     marks when it was ready again after each fault (as the recovery wait or the platform's
-    timeline recorded it: the rule of `ftlib.events.time.recovery_point`). Beside the legend,
-    each fault is spelled out with its time, how long it lasted and when the deployment was
-    ready again, or that it never was.
+    timeline recorded it: the rule of `ftlib.events.time.recovery_point`). The legend spells out
+    each fault: its time, how long it lasted and when the deployment was ready again, or that
+    it never was.
 
     Requests of every load are drawn together. A scenario without a load, or whose load
     recorded no request, gets no picture (the log says why). The picture reads only recorded
