@@ -1,7 +1,7 @@
 """The run registry: what each run creates outside its evidence folders, so nothing outlives it.
 
-`start_run` gives this process a run id and one temporary folder (``dynamo-ft-run-<id>-*`` in
-the system's temporary folder). Everything temporary of the run goes inside it: the process's
+`start_run` gives this process a run id and one temporary folder (``dft-<random part of the
+id>`` in the system's temporary folder). Everything temporary of the run goes inside it: the process's
 ``tempfile`` folder and the ``TMPDIR`` its children inherit point there (deployments' runtime
 folders, aiperf's ``aiperf_mmap_*`` folders…). It is recorded in ``<registry>/<id>.json``
 (`REGISTRY`: ``~/.cache/dynamo-ft/runs``, or ``$FT_RUNS_DIR``) with the process id and start
@@ -34,7 +34,12 @@ from pathlib import Path
 from ftlib import evidence
 
 RUN_ENV = "DYNAMO_FT_RUN"
-TEMP_PREFIX = "dynamo-ft-run-"
+TEMP_PREFIX = "dft-"  # short: aiperf puts Unix sockets (at most 107 bytes of path) a few levels below
+
+
+def temp_folder_name(run: str) -> str:
+    """The name of a run's temporary folder: ``dft-<the run id's random part>``."""
+    return f"{TEMP_PREFIX}{run.rsplit('-', 1)[-1]}"
 
 
 def registry_dir() -> Path:
@@ -103,7 +108,7 @@ def start_run() -> RunRecord:
         return _current
     run = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
     system_temp = tempfile.gettempdir()
-    root = Path(system_temp) / f"{TEMP_PREFIX}{run}"
+    root = Path(system_temp) / temp_folder_name(run)
     record = RunRecord(run, os.getpid(), process_start_ticks(os.getpid()) or 0, time.strftime("%Y-%m-%dT%H:%M:%S"),
                        list(sys.argv), str(root), [str(root)])
     record.save()  # recorded before it is created: a SIGKILL in between leaves nothing unrecorded
@@ -186,7 +191,7 @@ def leftovers() -> list[Leftover]:
 def _checked_temp_path(record: RunRecord, raw: str) -> Path:
     """A recorded path, only if it still is the run's folder in the system's temporary folder."""
     path = evidence.inside(raw, tempfile.gettempdir(), action="remove")
-    if not path.name.startswith(f"{TEMP_PREFIX}{record.run}") or path.parent != Path(tempfile.gettempdir()).resolve():
+    if path.name != temp_folder_name(record.run) or path.parent != Path(tempfile.gettempdir()).resolve():
         raise evidence.OutsideEvidence(f"refusing to remove {raw}: not a folder this tool names for run {record.run}")
     return path
 
