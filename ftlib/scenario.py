@@ -81,7 +81,7 @@ class ScenarioContext:
         """Apply the spec and wait until every replica is ready (once)."""
         if self.deployment is None:
             self.spec.save(evidence.inside(self.output_dir / "deployment_spec.yaml"))
-            self.runtime_dir = evidence.allow(tempfile.mkdtemp(prefix="dynamo-ft-scenario-"))
+            self.runtime_dir = evidence.allow(tempfile.mkdtemp(prefix="dft-s-"))
             log.info("deploying %s on %s", self.spec.describe(), self.platform.name)
             self.deployment = self.platform.deploy(self.spec, self.output_dir)
             self.deployment.timeline.listeners.append(lambda entry: self.write_timeline())
@@ -169,7 +169,7 @@ class ScenarioContext:
             from ftlib.load.legacy import LegacyLoad as runner
         else:
             return AiperfLoad(name, config, self.deployment.frontend_url, model, tokenizer, output_dir,
-                              temp_dir=self.runtime_dir / f"aiperf-{name}" if self.runtime_dir else None)
+                              temp_dir=self.runtime_dir / f"a{len(self.loads())}" if self.runtime_dir else None)
         return runner(name, config, self.deployment.frontend_url, model, tokenizer, output_dir)
 
     def loads(self) -> list[StartLoad]:
