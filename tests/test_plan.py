@@ -127,3 +127,10 @@ def test_started_faults_are_the_injected_faults_in_order():
     first.started_ns, second.started_ns = 1, 2
 
     assert started_faults([first, Wait(1), never, second]) == [first, second]
+
+
+def test_a_rolling_upgrade_trigger_must_be_an_environment_variable_name():
+    from ftlib.events import RollingUpgrade
+
+    with pytest.raises(SpecError, match="'1-x' is not a valid environment variable name"):
+        RollingUpgrade(["worker"], env_name="1-x")

@@ -47,6 +47,7 @@ class RollingUpgrade(Fault):
         super().__post_init__()
         if not self.services:
             raise SpecError("name at least one service to upgrade")
+        validate.env_name(self.env_name)
         self.timeout = validate.positive_seconds(self.timeout, "a rollout timeout")
 
     def target_services(self) -> list[str]:
