@@ -133,10 +133,13 @@ def preflight(api: client.ApiClient, options: ClusterOptions) -> list[Row]:
                         "not installed: install the Dynamo platform (operator and CRDs)"))
     except FtError as error:
         rows.append(Row(f"CRD {DGD_CRD}", False, str(error)))
-    exists = namespace_exists(api, options.namespace)
-    rows.append(Row(f"namespace {options.namespace}", exists,
-                    {True: "exists", False: f"missing: kubectl create namespace {options.namespace}",
-                     None: "cannot read namespaces (a namespaced Role); assuming it exists"}[exists]))
+    try:
+        exists = namespace_exists(api, options.namespace)
+        rows.append(Row(f"namespace {options.namespace}", exists,
+                        {True: "exists", False: f"missing: kubectl create namespace {options.namespace}",
+                         None: "cannot read namespaces (a namespaced Role); assuming it exists"}[exists]))
+    except FtError as error:
+        rows.append(Row(f"namespace {options.namespace}", None, str(error)))
     rows += access_rows(api, options)
     rows.append(storage_row(api, options.storage_class))
     return rows
