@@ -190,3 +190,19 @@ def test_behave_userdata_comes_from_behave_ini_and_the_command_line(tmp_path):
     (tmp_path / "behave.ini").write_text("[behave.userdata]\noutput_dir = a\nplatform = local\n")
     data = ar._userdata(["-D", "output_dir=b", "-Dplatform=kubernetes", "--define", "x=1"], tmp_path / "behave.ini")
     assert data == {"output_dir": "b", "platform": "kubernetes", "x": "1"}
+
+
+# -- what a failed scenario's result says --------------------------------------------------------
+
+def test_a_failed_check_keeps_its_message_without_the_traceback_and_a_broken_one_keeps_both():
+    from allure_commons.model2 import StatusDetails, TestResult
+
+    hooks = ar._LabelHooks(listener=None)
+    failed = TestResult(status="failed", statusDetails=StatusDetails(message="AssertionError: expected no errors; 5 failed",
+                                                                     trace='  File "behave/model.py"'))
+    broken = TestResult(status="broken", statusDetails=StatusDetails(message="PlatformError: supervisor died",
+                                                                     trace='  File "ftlib/platform/local.py"'))
+    hooks.report_result(failed)
+    hooks.report_result(broken)
+    assert (failed.statusDetails.message, failed.statusDetails.trace) == ("AssertionError: expected no errors; 5 failed", None)
+    assert broken.statusDetails.trace == '  File "ftlib/platform/local.py"'

@@ -91,7 +91,10 @@ def results_dir(userdata, base_dir: str | Path | None) -> Path:
 
 class _LabelHooks:
     """Makes ``allure.dynamic.label`` (and parent_suite, suite, sub_suite, story) work under
-    behave, whose Allure listener ignores them: the label goes onto the open test case."""
+    behave, whose Allure listener ignores them: the label goes onto the open test case. A
+    failed check (an ``AssertionError``: the system misbehaved) keeps its message, which names
+    what was expected and seen, without the traceback through behave and ftlib; an error
+    (broken: the test itself went wrong) keeps its traceback."""
 
     SINGLE = ("parentSuite", "suite", "subSuite", "severity")
 
@@ -107,6 +110,12 @@ class _LabelHooks:
         if name in self.SINGLE:
             test.labels = [label for label in test.labels if label.name != name]
         test.labels += [Label(name=name, value=str(value)) for value in labels]
+
+    @allure_commons.hookimpl(tryfirst=True)
+    def report_result(self, result):
+        details = result.statusDetails
+        if result.status == "failed" and details is not None and (details.message or "").startswith("AssertionError"):
+            details.trace = None
 
 
 DRY_RUN_WORDS = ("1", "true", "yes", "on")
@@ -186,6 +195,7 @@ def label_scenario(ctx: "ScenarioContext", feature: str | None) -> None:
     allure.dynamic.sub_suite(ctx.spec.topology)
     kinds = list(dict.fromkeys(fault_kind(e) for e in started_faults(ctx.events)))
     allure.dynamic.story(*(kinds or ["no fault"]))
+    allure.dynamic.link(Path(ctx.output_dir).resolve().as_uri(), name=f"evidence: {ctx.output_dir}")
 
 
 # -- attachments ------------------------------------------------------------------------------

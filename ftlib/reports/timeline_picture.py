@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Iterable
 from ftlib.events.base import started_faults
 from ftlib.events.load import StartLoad
 from ftlib.events.time import recovery_point
+from ftlib.load import inflight
 from ftlib.reports.base import Report
 
 if TYPE_CHECKING:
@@ -38,17 +39,13 @@ READY_COLOUR = "#1f77b4"
 
 
 def failure_kind(record: "RequestRecord") -> str:
-    """How a request ended: ``succeeded``, ``stream cut`` (the stream broke or came back short),
-    ``HTTP <code>`` (an HTTP error status such as 503) or ``other failure``."""
-    if record.ok:
-        return SUCCEEDED
-    text = record.failure.strip()
-    if text.startswith("stream cut") or text.startswith("short output") or text == "no output":
-        return CUT
-    code = text.split(" ", 1)[0]
-    if code.isdigit() and len(code) == 3:
-        return f"HTTP {code}"
-    return OTHER
+    """How a request ended, by the rule of `ftlib.load.inflight.outcome`: ``succeeded``,
+    ``stream cut`` (its response had begun and stopped early), ``HTTP <code>`` (an HTTP error
+    status before any output, such as 503) or ``other failure`` (refused, reset, timed out…)."""
+    kind = inflight.outcome(record)
+    if kind == inflight.REJECTED:
+        return f"HTTP {record.failure[:3]}"
+    return {inflight.SUCCEEDED: SUCCEEDED, inflight.CUT: CUT}.get(kind, OTHER)
 
 
 def _style(kind: str) -> tuple[str, str]:
