@@ -160,3 +160,14 @@ def test_the_report_shows_the_scenario_names_the_failure_message_and_the_timelin
     assert [url for url in requests if not url.startswith(("file:", "data:", "blob:"))] == []
     if os.environ.get("FT_KEEP_SCREENSHOT"):
         shutil.copy(tmp_path / "failed-scenario.png", os.environ["FT_KEEP_SCREENSHOT"])
+
+
+def test_each_report_adds_its_run_to_the_history_next_to_the_results(tmp_path):
+    results = shutil.copytree(RESULTS, tmp_path / "allure-results")
+    for _ in range(2):
+        done = subprocess.run([str(ROOT / "scripts" / "report.sh"), str(results)], capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr
+    history = (tmp_path / "allure-history.jsonl").read_text().splitlines()
+    assert len(history) == 2
+    assert (tmp_path / "allure-report" / "index.html").exists()
