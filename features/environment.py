@@ -15,13 +15,14 @@ from pathlib import Path
 
 from behave.model_core import Status
 
-from ftlib import evidence, interrupts, runs
+from ftlib import console, evidence, interrupts, runs
 from ftlib.bdd import GherkinScenario
 from ftlib.errors import SpecError
 from ftlib.options import RunOptions
 from ftlib.scenario import claim_evidence_folder, slug
+from ftlib.verdicts import judge_remaining
 from ftlib.reports import FaultToleranceReport
-from ftlib.reports.allure_results import attach_scenario_evidence
+from ftlib.reports.allure_results import attach_scenario_evidence, attach_verdict
 from ftlib.reports.timeline_picture import TimelinePicture
 
 REPORT_TAG = "report"
@@ -34,10 +35,15 @@ def before_all(context):
     # SIGINT too, even when a parent started behave with SIGINT ignored (background jobs of scripts).
     interrupts.install()
     runs.report_leftovers()  # what runs killed without cleanup left (./run clean removes it)
-    context.ft_options = RunOptions.from_userdata(context.config.userdata)
-    context.ft_options.check_output_dir(REPO_ROOT)
+    try:
+        context.ft_options = RunOptions.from_userdata(context.config.userdata)
+        context.ft_options.check_output_dir(REPO_ROOT)
+    except SpecError as error:  # one message and a non-zero exit, not behave's abort summary
+        console.exit_with(str(error))
+    console.check_selection(context._runner.features, context.config)  # none selected: an error
+    context.ft_dry_run = console.DryRunTally()
     context.ft_used_names = set()
-    context.config.setup_logging()
+    console.setup_logging()  # the console stays clean; INFO goes to scenario.log
 
 
 def before_scenario(context, scenario):
@@ -55,9 +61,11 @@ def before_scenario(context, scenario):
 
             print(f"MANIFESTS {scenario.name}\n---\n{manifests_yaml(context.ft.spec, options)}", file=sys.__stdout__,
                   flush=True)
+        context.ft_dry_run.add(context.ft)
         scenario.skip("dry run: planned, nothing deployed")
         return
     planned_fault = bool(context.ft.validator.faults)
+    context.ft_planned_checks = context.ft.checks  # every check is judged, even if its step never runs
     context.ft = GherkinScenario(_unique_name(context, scenario.name), options, REPO_ROOT, execute=True)
     context.ft.reports.append(TimelinePicture())  # every scenario with a load gets its picture
     if REPORT_TAG in scenario.effective_tags or planned_fault:
@@ -107,6 +115,8 @@ def after_scenario(context, scenario):
 
 def _after_scenario(context, scenario, ft):
     problems = ft.finish(aborted=scenario.status != Status.passed)
+    if ft.ctx is not None and not interrupts.interrupted():
+        judge_remaining(context.ft_planned_checks, ft.ctx, "its step did not run: judged after the scenario stopped")
     written, report_problems = ft.generate_reports()
     problems += report_problems
     if ft.ctx is not None:  # the scenario's Allure test case is still open in this hook
@@ -114,7 +124,9 @@ def _after_scenario(context, scenario, ft):
                                                 feature=scenario.feature.name):
             logging.getLogger("ftlib.reports").warning("%s", problem)  # an attachment never fails a scenario
     seconds = time.monotonic() - context.ft_started
-    print(f"\n  evidence: {ft.output_dir} ({seconds:.1f} s)", file=sys.__stdout__, flush=True)
+    verdicts = ft.ctx.verdicts if ft.ctx is not None else []
+    print("\n" + console.scenario_line(scenario.status.name, seconds, verdicts, ft.output_dir), file=sys.__stdout__,
+          flush=True)
     if problems and interrupts.interrupted():  # one message: what an interrupt cut short is no error
         logging.getLogger("ftlib").warning("interrupted; cut short: %s", "; ".join(problems))
         print(f"  interrupted: {scenario.name}", file=sys.__stdout__, flush=True)
@@ -125,3 +137,26 @@ def _after_scenario(context, scenario, ft):
     context.ft_evidence = None
     if problems:
         raise RuntimeError("teardown problems: " + "; ".join(problems))
+
+
+def before_step(context, step):
+    # every Then step is judged, even after one failed; a failed Given or When still stops the scenario
+    context.scenario.continue_after_failed_step = step.step_type == "then"
+
+
+def after_step(context, step):
+    ft = getattr(context, "ft", None)
+    if ft is None or ft.ctx is None or step.step_type != "then":
+        return
+    seen = getattr(context, "ft_verdicts_shown", 0) if getattr(context, "ft_verdicts_of", None) is ft else 0
+    for verdict in ft.ctx.verdicts[seen:]:
+        attach_verdict(verdict)  # the Allure step's detail: expected and observed, pass or fail
+    context.ft_verdicts_of, context.ft_verdicts_shown = ft, len(ft.ctx.verdicts)
+    if console.is_verdict(step.exception, step.exc_traceback):
+        step.exc_traceback = None  # a failure reads from its message and evidence, not a traceback
+
+
+def after_all(context):
+    tally = getattr(context, "ft_dry_run", None)
+    if tally is not None and tally.scenarios:
+        print(f"\n{tally.line()}", file=sys.__stdout__, flush=True)

@@ -14,6 +14,7 @@ from ftlib.events import (DeletePod, Event, FreezeProcess, RollingUpgrade, Start
 from ftlib.load import LoadConfig, LoadResults
 from ftlib.scenario import ScenarioContext, run_scenario
 from ftlib.spec import DeploymentSpec, ServiceSpec, get_deployment_spec
+from ftlib.verdicts import CheckFailed, Verdict
 
 __all__ = [
     "Check", "MaxErrors", "MinFailures", "MinRequests", "WasCancelled", "ZeroErrors",
@@ -23,4 +24,5 @@ __all__ = [
     "DeploymentSpec", "ServiceSpec", "get_deployment_spec",
     "ServiceLogContains", "ServiceLogNotContains", "SuccessRate", "RecoveredWithin", "RequestsSucceedAgainWithin",
     "NoFailuresOutsideFaultWindow", "FreezeProcess", "RollingUpgrade", "WaitForLogPattern",
+    "CheckFailed", "Verdict",
 ]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ftlib import validate
 from ftlib.checks import Check
-from ftlib.errors import SpecError
+from ftlib.errors import FtError, SpecError
 from ftlib.events.base import Event
 from ftlib.options import RunOptions
 from ftlib.plan import PlanValidator
@@ -51,6 +51,8 @@ class GherkinScenario:
     validator: PlanValidator = field(default_factory=PlanValidator)
     applied_by: str | None = None  # the first step after which the spec can no longer change
     reports: list[Report] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)  # what the scenario said, in order
+    checks: list[Check] = field(default_factory=list)
 
     @property
     def output_dir(self) -> Path:
@@ -138,6 +140,7 @@ class GherkinScenario:
     def event(self, event: Event) -> Event:
         targets = self._validate_event(event)
         self.plan.append(f"when: {event.description}{targets}")
+        self.events.append(event)
         if self.execute:
             self._context().run_event(event)
         return event
@@ -145,6 +148,7 @@ class GherkinScenario:
     def check(self, check: Check) -> None:
         targets = self.validator.check(self._apply(check.description), check)
         self.plan.append(f"then: {check.description}{targets}")
+        self.checks.append(check)
         if self.execute:
             self._context().check(check)
 
@@ -160,7 +164,8 @@ class GherkinScenario:
         self.ctx.settle()
         written = report.generate(self.ctx)
         missing = [str(path) for path in written if not path.exists()]
-        assert not missing, f"expected the report files to be written; missing: {missing}"
+        if missing:
+            raise FtError(f"{report.description} did not write {', '.join(missing)}")
 
     def generate_reports(self) -> tuple[list[Path], list[str]]:
         """Write every requested report from the recorded results (after teardown): the files

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -24,6 +25,7 @@ from ftlib.events.base import Event
 from ftlib.events.faults import FreezeProcess
 from ftlib.events.load import StartLoad, StopLoad, WaitForLoadCompletion
 from ftlib.events.time import Wait
+from ftlib.verdicts import CheckFailed
 
 if TYPE_CHECKING:
     from ftlib.bdd import GherkinScenario
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 STARTUP_SECONDS = 10.0  # measured on the local platform: deploy until ready, plus aiperf's start-up
 WEEKLY_TAG = "weekly"
 CONSOLE_FORMAT = "%(levelname)s %(name)s: %(message)s"
+FTLIB = Path(__file__).resolve().parent
 
 
 def exit_with(message: str, code: int = 2) -> None:
@@ -128,6 +131,17 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
+def is_verdict(error: BaseException | None, trace) -> bool:
+    """Whether a step's exception is a verdict (shown by its message, without a traceback): a
+    `CheckFailed`, or an `AssertionError` ftlib raised on purpose (the deployment did not recover).
+    An error (`FtError`, a bug) keeps its traceback."""
+    if isinstance(error, CheckFailed):
+        return True
+    if not isinstance(error, AssertionError) or trace is None:
+        return False
+    return Path(traceback.extract_tb(trace)[-1].filename).resolve().is_relative_to(FTLIB)
+
+
 # -- the end of a scenario -----------------------------------------------------------------------------
 def scenario_line(status: str, seconds: float, verdicts: Iterable["Verdict"], output_dir: Path) -> str:
     """``  passed in 48.2 s: errors ≤ 35: 5 of 152 failed — ok; … | evidence: <folder>``"""
@@ -144,4 +158,4 @@ def _shown(path: Path) -> str:
 
 
 __all__ = ["exit_with", "setup_logging", "check_selection", "selected_scenarios", "estimate_seconds", "DryRunTally",
-           "scenario_line", "STARTUP_SECONDS"]
+           "scenario_line", "is_verdict", "STARTUP_SECONDS"]

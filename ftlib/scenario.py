@@ -22,7 +22,7 @@ import yaml
 
 from ftlib import evidence, interrupts, runs
 from ftlib.checks import Check
-from ftlib.errors import SpecError
+from ftlib.errors import FtError, SpecError
 from ftlib.events.base import Event, started_faults
 from ftlib.events.load import StartLoad
 from ftlib.events.logs import pod_logs
@@ -35,6 +35,7 @@ from ftlib.reports.base import Monitor
 from ftlib.reports.resources import ResourceHistory
 from ftlib.reports.timeline_picture import TimelinePicture
 from ftlib.spec import DeploymentSpec
+from ftlib.verdicts import Verdict, judge, raise_if_failed
 
 log = logging.getLogger("ftlib.scenario")
 DEFAULT_READY_TIMEOUT = 300.0
@@ -72,6 +73,7 @@ class ScenarioContext:
     events: list[Event] = field(default_factory=list)
     startup_seconds: float | None = None
     monitors: list[Monitor] = field(default_factory=default_monitors)
+    verdicts: list[Verdict] = field(default_factory=list)
     seed: int | None = None  # the loads' random seed (-D seed=N); chosen by the first load when None
     runtime_dir: Path | None = None  # this scenario's temporary folder (aiperf's TMPDIR), removed by finish
     _files_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -109,10 +111,13 @@ class ScenarioContext:
             if event.active:
                 event.stop(self)
 
-    def check(self, check: Check) -> None:
+    def check(self, check: Check) -> Verdict:
+        """Settle, judge ``check`` on what was recorded and keep its verdict (``verdicts.json``);
+        raise `CheckFailed` if it failed, its `FtError` if it could not judge."""
         self.settle()
-        log.info("check: %s", check.description)
-        check.validate(self)
+        verdict = judge(check, self)
+        raise_if_failed([verdict])
+        return verdict
 
     def finish(self, aborted: bool = False) -> list[str]:
         """Settle (or, after an error, stop loads at once), keep the evidence, tear down.
@@ -298,7 +303,8 @@ def run_scenario(deployment_spec: DeploymentSpec, events: Iterable[Event], check
                  client_type: str = "aiperf", monitors: Iterable[Monitor] | None = None,
                  seed: int | None = None) -> ScenarioContext:
     """Deploy, run ``events`` in order, settle, keep evidence, tear down, then run ``reports``
-    and ``checks`` (the first failing check raises `AssertionError`). Returns the context.
+    and ``checks``: every check is judged (``ctx.verdicts``, ``verdicts.json``); then a check that
+    could not judge raises its `FtError`, else `CheckFailed` lists every failed one. Returns the context.
     ``monitors`` watch the scenario from deploy to teardown (default: `default_monitors`); ``seed``
     is the loads' random seed (None: chosen at random and logged, see `StartLoad.seeded`)."""
     events, checks = list(events), list(checks)
@@ -313,20 +319,33 @@ def run_scenario(deployment_spec: DeploymentSpec, events: Iterable[Event], check
     aborted = True
     started = time.monotonic()
     try:
-        for event in events:
-            ctx.run_event(event)
-        ctx.settle()
-        aborted = False
+        try:
+            for event in events:
+                ctx.run_event(event)
+            ctx.settle()
+            aborted = False
+        finally:
+            ctx.finish(aborted=aborted)
+            log.info("scenario %s ran %.1f s", test_name, time.monotonic() - started)
+        return _judge(ctx, list(reports), checks)
     finally:
-        ctx.finish(aborted=aborted)
         folder.release()
-        log.info("scenario %s ran %.1f s", test_name, time.monotonic() - started)
+
+
+def _judge(ctx: ScenarioContext, reports: list, checks: list[Check]) -> ScenarioContext:
+    """`run_scenario`'s end: reports, then every check judged on what was recorded."""
     reports = list(reports)
     if not any(isinstance(report, TimelinePicture) for report in reports):
         reports.append(TimelinePicture())  # every scenario with a load gets its picture
     for report in reports:
         report.generate(ctx)
+    errors = []
     for check in checks:
-        log.info("check: %s", check.description)
-        check.validate(ctx)
+        try:
+            judge(check, ctx)
+        except FtError as error:
+            errors.append(error)
+    if errors:
+        raise errors[0]
+    raise_if_failed(ctx.verdicts)
     return ctx

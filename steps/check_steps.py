@@ -37,14 +37,14 @@ def requests_fail(context, n, name="default"):
 @then('load "{name}" was cancelled')
 def load_cancelled(context, name="default"):
     """The load was stopped before it finished."""
-    context.ft.check(WasCancelled(expected=True, name=name))
+    context.ft.check(WasCancelled(cancelled=True, name=name))
 
 
 @then("the load was not cancelled")
 @then('load "{name}" was not cancelled')
 def load_not_cancelled(context, name="default"):
     """The load ran to its end."""
-    context.ft.check(WasCancelled(expected=False, name=name))
+    context.ft.check(WasCancelled(cancelled=False, name=name))
 
 
 @then("the success rate is at least {p:g} percent")

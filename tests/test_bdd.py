@@ -197,7 +197,7 @@ def test_a_whole_scenario_is_planned_and_nothing_is_deployed(vllm_disagg, tmp_pa
     vllm_disagg.event(DeletePod(["prefill"]))
     vllm_disagg.event(WaitForLoadCompletion())
     vllm_disagg.check(ZeroErrors())
-    vllm_disagg.check(WasCancelled(expected=False))
+    vllm_disagg.check(WasCancelled(cancelled=False))
 
     assert vllm_disagg.ctx is None
     assert vllm_disagg.finish(aborted=False) == []

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from ftlib.console import STARTUP_SECONDS, DryRunTally, estimate_seconds, scenario_line
+from ftlib.console import STARTUP_SECONDS, DryRunTally, estimate_seconds, is_verdict, scenario_line
+from ftlib.errors import LoadError
 from ftlib.events import StartLoad, StopLoad, Wait, WaitForLoadCompletion, WaitForRecovery
 from ftlib.load.config import LoadConfig
-from ftlib.verdicts import Verdict
+from ftlib.verdicts import CheckFailed, Verdict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BEHAVE = [sys.executable, "-m", "behave"]
@@ -37,7 +38,7 @@ from ftlib.load.results import LoadResults, RequestRecord
 class RecordedLoad(StartLoad):
     """A load that already happened: ok successes, then failed 503s."""
     def __init__(self, ok, failed):
-        super().__init__(LoadConfig(concurrency=2, request_count=ok + failed))
+        super().__init__(LoadConfig(concurrency=2, duration_seconds=60))
         self.counts = ok, failed
 
     def execute(self, ctx):
@@ -288,3 +289,17 @@ def test_a_scenario_line_shortens_what_could_not_be_judged():
                 Verdict("d", "no errors", "LoadError: a long story " * 5, False, broken=True)]
     assert scenario_line("error", 12.34, verdicts, Path("/x/y")) == (
         "  error in 12.3 s: errors ≤ 3: 1 of 9 failed — ok; no errors — could not judge | evidence: /x/y")
+
+
+def test_a_failure_ftlib_raised_reads_without_a_traceback_but_an_error_keeps_it():
+    def raised(error, inside_ftlib: bool):
+        code = compile("raise error", str(REPO_ROOT / "ftlib" / "x.py") if inside_ftlib else "/elsewhere/x.py", "exec")
+        try:
+            exec(code, {"error": error})
+        except BaseException as caught:  # noqa: BLE001
+            return caught, caught.__traceback__
+
+    assert is_verdict(*raised(CheckFailed([Verdict("c", "no errors", "1 of 2 failed", False)]), False))
+    assert is_verdict(*raised(AssertionError("expected the deployment to be ready again"), True))
+    assert not is_verdict(*raised(AssertionError("a bug elsewhere"), False))
+    assert not is_verdict(*raised(LoadError("no records"), True))

@@ -91,7 +91,7 @@ def test_a_log_that_must_not_contain_a_pattern_lists_the_lines_that_do(tmp_path)
     ctx = context_with(FakeDeployment(), tmp_path)
     ctx.deployment = None
     ServiceLogNotContains("decode", r"\bERROR\b").validate(ctx)
-    with pytest.raises(AssertionError, match=r"1 lines match.*\n  mocker-disagg-decode-abcde \(previous\): thread"):
+    with pytest.raises(AssertionError, match=r"1 lines match in 2 logs — FAILED\n  the first ones:\n  mocker-disagg-decode-abcde \(previous\): thread"):
         ServiceLogNotContains("decode", "panicked at").validate(ctx)
 
 

@@ -4,7 +4,9 @@ import pytest
 
 from ftlib import (LoadConfig, MinRequests, StartLoad, WaitForLoadCompletion, WasCancelled, ZeroErrors,
                    get_deployment_spec, run_scenario)
+from ftlib.checks import MinFailures
 from ftlib.errors import SpecError
+from ftlib.verdicts import read_verdicts
 
 
 @pytest.mark.e2e
@@ -13,7 +15,7 @@ def test_run_scenario_deploys_loads_judges_and_leaves_evidence(tmp_path):
         deployment_spec=get_deployment_spec("mocker", "agg", 1),
         events=[StartLoad(LoadConfig(concurrency=4, request_count=20, output_tokens_mean=16)),
                 WaitForLoadCompletion()],
-        checks=[ZeroErrors(), MinRequests(20), WasCancelled(expected=False)],
+        checks=[ZeroErrors(), MinRequests(20), WasCancelled(cancelled=False)],
         output_dir=tmp_path, test_name="python api smoke")
     scenario_dir = tmp_path / "python_api_smoke"
     assert ctx.load_results("default").succeeded == 20
@@ -24,15 +26,22 @@ def test_run_scenario_deploys_loads_judges_and_leaves_evidence(tmp_path):
 
 
 @pytest.mark.e2e
-def test_run_scenario_fails_a_check_with_expected_and_seen_yet_keeps_the_evidence(tmp_path):
-    with pytest.raises(AssertionError, match=r"expected at least 21 successful requests; load 'default': 20 requests"):
+def test_run_scenario_judges_every_check_lists_each_failure_and_keeps_the_evidence(tmp_path):
+    with pytest.raises(AssertionError) as failure:
         run_scenario(
             deployment_spec=get_deployment_spec("mocker", "agg", 1),
             events=[StartLoad(LoadConfig(concurrency=4, request_count=20, output_tokens_mean=16)),
                     WaitForLoadCompletion()],
-            checks=[MinRequests(21)],
+            checks=[MinRequests(21), ZeroErrors(), MinFailures(1)],
             output_dir=tmp_path, test_name="too demanding")
-    assert (tmp_path / "too_demanding" / "load" / "default" / "profile_export.jsonl").exists()
+    records = tmp_path / "too_demanding" / "load" / "default" / "profile_export.jsonl"
+    assert str(failure.value).splitlines()[0] == "2 checks failed:"
+    assert "successes ≥ 21: 20 of 20 succeeded — FAILED" in str(failure.value)
+    assert "failures ≥ 1: 0 of 20 failed — FAILED" in str(failure.value)
+    assert f"evidence: {records}" in str(failure.value)
+    assert [v.line for v in read_verdicts(tmp_path / "too_demanding")] == [
+        "successes ≥ 21: 20 of 20 succeeded — FAILED", "no errors: 0 of 20 failed — ok",
+        "failures ≥ 1: 0 of 20 failed — FAILED"]
 
 
 def test_run_scenario_rejects_an_unknown_load_name_before_judging(tmp_path):
