@@ -158,3 +158,13 @@ def test_pod_file_names_have_one_definition():
     assert evidence.parse_pod_log("p-1_20260127T101500.log") == ("p-1", False)
     assert evidence.parse_pod_log("p-1_20260127T101500.previous.log") == ("p-1", True)
     assert evidence.parse_pod_log("p-1_20260127T101500.metrics.log") is None
+
+
+def test_the_legacy_client_never_writes_into_a_folder_outside_the_evidence(tmp_path):
+    from ftlib.load.legacy import LegacyLoad
+
+    victim = tmp_path.parent / (tmp_path.name + "-victim-legacy")
+    load = LegacyLoad("x", LoadConfig(request_count=5), "http://127.0.0.1:1", "m", "t", victim)
+    with pytest.raises(OutsideEvidence):
+        load.start()
+    assert not victim.exists()

@@ -20,6 +20,7 @@ from typing import TextIO
 
 import aiohttp
 
+from ftlib import evidence
 from ftlib.errors import LoadError
 from ftlib.load.config import LoadConfig
 from ftlib.load.openai_stream import SseParser, StreamTally, request_body
@@ -148,8 +149,7 @@ class LegacyLoad(WaitWithTimeout):
         """Start the client thread and return once the first request is being sent."""
         if self._thread is not None:
             raise LoadError(f"load {self.name!r} was already started")
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        (self.output_dir / RECORDS_FILE).write_text("")
+        evidence.write_text(self.output_dir / RECORDS_FILE, "")  # checked to lie inside the evidence
         self._started_at, self._start_ns = time.monotonic(), time.time_ns()
         self._thread = threading.Thread(target=self._thread_main, name=f"legacy-load-{self.name}", daemon=True)
         self._thread.start()
@@ -225,7 +225,7 @@ class LegacyLoad(WaitWithTimeout):
         connector = aiohttp.TCPConnector(limit=config.concurrency, force_close=False)
         rng = random.Random(config.random_seed)
         in_flight: set[asyncio.Task] = set()
-        with open(self.output_dir / RECORDS_FILE, "a", buffering=1) as records:
+        with evidence.open_file(self.output_dir / RECORDS_FILE, "a", buffering=1) as records:
             async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
                 try:
                     number = 0
@@ -328,6 +328,6 @@ class LegacyLoad(WaitWithTimeout):
     def _write_summary(self) -> None:
         self._final_summary = self._summary()
         try:
-            (self.output_dir / SUMMARY_FILE).write_text(json.dumps(self._final_summary, indent=2, default=str) + "\n")
+            evidence.write_text(self.output_dir / SUMMARY_FILE, json.dumps(self._final_summary, indent=2, default=str) + "\n")
         except OSError as error:
             log.warning("legacy load %r: could not write %s: %s", self.name, SUMMARY_FILE, error)
