@@ -63,6 +63,7 @@ class FaultMark:
     end: float
     ready_again: float | None
     ready_source: str = ""
+    in_flight: int = 0  # requests in flight when it started
 
     @property
     def tag(self) -> str:
@@ -92,7 +93,8 @@ class TimelineData:
             ready, source = recovery_point(events, fault, timeline)
             data.faults.append(FaultMark(number, fault.description, (fault.started_ns - origin) / S,
                                          ((fault.ended_ns or fault.started_ns) - origin) / S,
-                                         None if ready is None else (ready - origin) / S, source))
+                                         None if ready is None else (ready - origin) / S, source,
+                                         len(inflight.in_flight_at(records, fault.started_ns))))
         data.not_ready = not_ready_windows(timeline, origin) if timeline is not None else []
         return data
 
@@ -253,7 +255,8 @@ def fault_notes(data: TimelineData) -> list[str]:
     ready again (or that it never was)."""
     notes = []
     for fault in data.faults:
-        lines = textwrap.wrap(f"{fault.tag} at {fault.start:.1f} s: {fault.description}", 38)
+        lines = textwrap.wrap(f"{fault.tag} at {fault.start:.1f} s, {fault.in_flight} in flight: "
+                              f"{fault.description}", 38)
         if fault.end - fault.start >= 0.5:
             lines.append(f"lasted {fault.end - fault.start:.1f} s")
         if fault.ready_again is None:
@@ -292,7 +295,8 @@ class TimelinePicture(Report):
     stretches in which the platform saw the deployment not ready are shaded; a blue dotted line
     marks when it was ready again after each fault (as the recovery wait or the platform's
     timeline recorded it: the rule of `ftlib.events.time.recovery_point`). The legend spells out
-    each fault: its time, how long it lasted and when the deployment was ready again, or that
+    each fault: its time, how many requests were in flight when it started (none: the fault
+    did not hit a request mid-flight), how long it lasted and when the deployment was ready again, or that
     it never was.
 
     Requests of every load are drawn together. A scenario without a load, or whose load
