@@ -117,6 +117,7 @@ def _after_scenario(context, scenario, ft):
     problems = ft.finish(aborted=scenario.status != Status.passed)
     if ft.ctx is not None and not interrupts.interrupted():
         judge_remaining(context.ft_planned_checks, ft.ctx, "its step did not run: judged after the scenario stopped")
+        console.list_failed_checks(scenario.all_steps, ft.ctx.verdicts)
     written, report_problems = ft.generate_reports()
     problems += report_problems
     if ft.ctx is not None:  # the scenario's Allure test case is still open in this hook

@@ -142,6 +142,15 @@ def is_verdict(error: BaseException | None, trace) -> bool:
     return Path(traceback.extract_tb(trace)[-1].filename).resolve().is_relative_to(FTLIB)
 
 
+def list_failed_checks(steps: Iterable, verdicts: Iterable["Verdict"]) -> None:
+    """Make the scenario's message list every failed check: reports (Allure) take a scenario's
+    message from its first failed step, which holds only its own check."""
+    failed = [v for v in verdicts if v.status == "failed"]
+    first = next((step for step in steps if step.status.name != "passed"), None)
+    if len(failed) > 1 and first is not None and isinstance(first.exception, CheckFailed):
+        first.exception = CheckFailed(failed)
+
+
 # -- the end of a scenario -----------------------------------------------------------------------------
 def scenario_line(status: str, seconds: float, verdicts: Iterable["Verdict"], output_dir: Path) -> str:
     """``  passed in 48.2 s: errors ≤ 35: 5 of 152 failed — ok; … | evidence: <folder>``"""
@@ -158,4 +167,5 @@ def _shown(path: Path) -> str:
 
 
 __all__ = ["exit_with", "setup_logging", "check_selection", "selected_scenarios", "estimate_seconds", "DryRunTally",
-           "scenario_line", "is_verdict", "STARTUP_SECONDS"]
+           "scenario_line", "is_verdict", "list_failed_checks",
+           "STARTUP_SECONDS"]

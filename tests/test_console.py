@@ -211,6 +211,11 @@ def test_each_allure_step_carries_its_verdict_and_a_failed_one_no_traceback(judg
     assert not failed["statusDetails"].get("trace")
     assert steps["And at least 100 requests succeed"]["status"] == "passed"
     assert test["status"] == "failed"
+    assert test["statusDetails"]["message"].splitlines()[:3] == [
+        "ftlib.verdicts.CheckFailed: 2 checks failed:",
+        "no errors: 5 of 152 failed (503 Service Unavailable ×5) — FAILED",
+        f"  evidence: {out / 'every_check_is_judged_after_one_fails' / 'load' / 'default' / 'profile_export.jsonl'}"]
+    assert "successes ≥ 200: 147 of 152 succeeded — FAILED" in test["statusDetails"]["message"]
 
 
 # -- the command line ----------------------------------------------------------------------------------
