@@ -198,11 +198,11 @@ def test_a_failed_check_keeps_its_message_without_the_traceback_and_a_broken_one
     from allure_commons.model2 import StatusDetails, TestResult
 
     hooks = ar._LabelHooks(listener=None)
-    failed = TestResult(status="failed", statusDetails=StatusDetails(message="AssertionError: expected no errors; 5 failed",
+    failed = TestResult(status="failed", statusDetails=StatusDetails(message="CheckFailed: no errors: 5 of 9 failed — FAILED",
                                                                      trace='  File "behave/model.py"'))
     broken = TestResult(status="broken", statusDetails=StatusDetails(message="PlatformError: supervisor died",
                                                                      trace='  File "ftlib/platform/local.py"'))
     hooks.report_result(failed)
     hooks.report_result(broken)
-    assert (failed.statusDetails.message, failed.statusDetails.trace) == ("AssertionError: expected no errors; 5 failed", None)
+    assert (failed.statusDetails.message, failed.statusDetails.trace) == ("CheckFailed: no errors: 5 of 9 failed — FAILED", None)
     assert broken.statusDetails.trace == '  File "ftlib/platform/local.py"'
