@@ -149,7 +149,7 @@ def draw(data: TimelineData) -> "Figure":
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    figure = Figure(figsize=(13, 8), layout="constrained")
+    figure = Figure(figsize=(11, 7.2), layout="constrained")  # shown at about half size in Allure
     grid = figure.add_gridspec(3, 1, height_ratios=[3.2, 1, 1])
     top = figure.add_subplot(grid[0])
     flight = figure.add_subplot(grid[1], sharex=top)
@@ -256,7 +256,7 @@ def fault_notes(data: TimelineData) -> list[str]:
     notes = []
     for fault in data.faults:
         lines = textwrap.wrap(f"{fault.tag} at {fault.start:.1f} s, {fault.in_flight} in flight: "
-                              f"{fault.description}", 38)
+                              f"{fault.description}", 38, break_on_hyphens=False)
         if fault.end - fault.start >= 0.5:
             lines.append(f"lasted {fault.end - fault.start:.1f} s")
         if fault.ready_again is None:
@@ -327,7 +327,7 @@ class TimelinePicture(Report):
         figure = draw(data)
         ctx.output_dir.mkdir(parents=True, exist_ok=True)
         paths = [ctx.output_dir / PNG_FILE, ctx.output_dir / SVG_FILE]
-        figure.savefig(paths[0], dpi=110)
+        figure.savefig(paths[0], dpi=130)
         figure.savefig(paths[1])
         log.info("timeline picture: %s", paths[0])
         return paths
