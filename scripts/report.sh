@@ -3,8 +3,8 @@
 #
 #   scripts/report.sh [RESULTS_DIR] [REPORT_DIR]        (also: ./run report [RESULTS_DIR] [REPORT_DIR])
 #
-# RESULTS_DIR defaults to test_outputs/allure-results (where behave writes them; with
-# -D output_dir=X they are in X/allure-results). REPORT_DIR defaults to RESULTS_DIR's sibling
+# RESULTS_DIR defaults to test_outputs/allure-results, or $FT_OUTPUT_DIR/allure-results (where
+# behave writes them; with -D output_dir=X they are in X/allure-results). REPORT_DIR defaults to RESULTS_DIR's sibling
 # allure-report. Prints the path of the report's index.html; open it in any browser, no server
 # needed.
 #
@@ -23,7 +23,9 @@ set -euo pipefail
 
 ALLURE_VERSION=3.18.0
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-RESULTS="${1:-$ROOT/test_outputs/allure-results}"
+OUT="${FT_OUTPUT_DIR:-test_outputs}"  # as ./run smoke uses it
+[[ "$OUT" = /* ]] || OUT="$ROOT/$OUT"
+RESULTS="${1:-$OUT/allure-results}"
 REPORT="${2:-$(dirname "$RESULTS")/allure-report}"
 HISTORY="${FT_ALLURE_HISTORY:-$(dirname "$RESULTS")/allure-history.jsonl}"
 PREFIX="$ROOT/.tools/allure"
