@@ -165,6 +165,8 @@ def test_requests_end_as_succeeded_cut_rejected_or_failed_otherwise():
     assert outcome(RequestRecord(0, 1, False, "cancelled by the client")) == FAILED_OTHERWISE
     assert outcome(RequestRecord(0, 1, False, "500 Internal error", ttft_ms=20.0)) == CUT
     assert outcome(RequestRecord(0, 1, False, "stream error")) == CUT  # the built-in client: an error event mid-stream
+    assert outcome(RequestRecord(0, 1, False, "ClientPayloadError")) == CUT  # aiperf: the frontend died mid-body
+    assert outcome(RequestRecord(0, 1, False, "ServerDisconnectedError")) == FAILED_OTHERWISE
 
 
 def checked(tmp_path, fault_at: float):

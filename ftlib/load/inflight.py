@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 from ftlib.load.results import RequestRecord
 
 SUCCEEDED = "succeeded"
-CUT = "cut"  # the response had begun (a first token or a stream) and ended early
+CUT = "cut"  # the response had begun (a first token, a stream, a body) and ended early
 REJECTED = "rejected"  # an HTTP error status before any output (503 while not ready…)
 FAILED_OTHERWISE = "failed otherwise"  # no status and no output: connection refused or reset, timeout, cancelled
 POLL_SECONDS = 0.05
@@ -79,12 +79,13 @@ def in_flight_at(records: Iterable[RequestRecord], ns: int) -> list[RequestRecor
 
 def outcome(record: RequestRecord) -> str:
     """How a request ended: `SUCCEEDED`; `CUT` (its response had begun: a stream cut or short
-    output, an error inside the stream, or a first token before the error); `REJECTED` (an HTTP error status before any
+    output, an error inside the stream, a response body that stopped short — aiperf's
+    ``ClientPayloadError`` when the frontend dies mid-stream — or a first token before the error); `REJECTED` (an HTTP error status before any
     output); else `FAILED_OTHERWISE` (connection refused or reset, timeout, cancelled)."""
     if record.ok:
         return SUCCEEDED
     failure = record.failure
-    if failure.startswith(("stream", "short output", "no output")) or record.ttft_ms is not None \
+    if failure.startswith(("stream", "short output", "no output", "ClientPayloadError")) or record.ttft_ms is not None \
             or record.output_tokens:
         return CUT
     if failure[:3].isdigit():
