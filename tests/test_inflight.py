@@ -183,7 +183,8 @@ def checked(tmp_path, fault_at: float):
 def test_the_check_passes_when_the_last_fault_hit_enough_requests(tmp_path):
     verdict = FaultHitInFlight(4).judge(checked(tmp_path, 4.0))
     assert verdict.passed
-    assert verdict.line.startswith("in flight at the last fault ≥ 4: 4 in flight (2 succeeded, 2 cut) at delete one pod")
+    assert verdict.line.startswith("in flight at the last fault ≥ 4: 4 in flight (2 succeeded, 2 cut) at "
+                                   "delete one pod")
 
 
 def test_the_check_fails_a_fault_that_landed_between_requests_and_shows_the_gap(tmp_path):

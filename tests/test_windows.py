@@ -73,7 +73,8 @@ def test_all_failed():
 
 
 def test_recovery_never_came():
-    records = [request(0, 1), request(1.5, 2.5, "503 Service Unavailable"), request(20, 20.1, "503 Service Unavailable")]
+    records = [request(0, 1), request(1.5, 2.5, "503 Service Unavailable"),
+               request(20, 20.1, "503 Service Unavailable")]
     window = fault_window(records, s(1.2), None)
     assert window.ready_again_seconds is None and window.last_failure_after_ready_seconds is None
     assert (window.failed_while_not_ready, window.failed_after_ready) == (2, 0)  # still not ready: all inside
@@ -95,9 +96,9 @@ def test_a_second_fault_closes_the_first_ones_scope():
     first.started_ns, first.ended_ns = s(1.0), s(1.05)
     second = DeletePod(["decode"])
     second.started_ns, second.ended_ns = s(5.0), s(5.05)
-    timeline = Timeline(entries=[TimelineEntry(s(-10), "deployment_ready"), TimelineEntry(s(1.01), "deployment_unready"),
-                                 TimelineEntry(s(1.5), "deployment_ready"), TimelineEntry(s(5.01), "deployment_unready"),
-                                 TimelineEntry(s(5.5), "deployment_ready")])
+    seen = ((-10, "deployment_ready"), (1.01, "deployment_unready"), (1.5, "deployment_ready"),
+            (5.01, "deployment_unready"), (5.5, "deployment_ready"))
+    timeline = Timeline(entries=[TimelineEntry(s(at), kind) for at, kind in seen])
     one, two = fault_windows([first, second], records, timeline)
     assert (one.failed_while_not_ready, one.failed_after_ready, one.last_failure_seconds) == (1, 0, pytest.approx(0.2))
     assert (two.failed_before, two.failed_while_not_ready) == (1, 1)

@@ -77,18 +77,20 @@ def in_flight_at(records: Iterable[RequestRecord], ns: int) -> list[RequestRecor
     return [r for r in records if r.start_ns < ns < r.end_ns]
 
 
+CUT_FAILURES = ("stream", "short output", "no output", "ClientPayloadError")
+
+
 def outcome(record: RequestRecord) -> str:
-    """How a request ended: `SUCCEEDED`; `CUT` (its response had begun: a stream cut or short
-    output, an error inside the stream, a response body that stopped short — aiperf's
-    ``ClientPayloadError`` when the frontend dies mid-stream — or a first token before the error); `REJECTED` (an HTTP error status before any
-    output); else `FAILED_OTHERWISE` (connection refused or reset, timeout, cancelled)."""
+    """How a request ended: `SUCCEEDED`; `CUT` when its response had begun (a stream cut or
+    short output, an error inside the stream, a body that stopped short — aiperf's
+    ``ClientPayloadError`` when the frontend dies mid-stream — or a first token before the
+    error); `REJECTED` for an HTTP error status before any output; else `FAILED_OTHERWISE`
+    (connection refused or reset, timeout, cancelled)."""
     if record.ok:
         return SUCCEEDED
-    failure = record.failure
-    if failure.startswith(("stream", "short output", "no output", "ClientPayloadError")) or record.ttft_ms is not None \
-            or record.output_tokens:
+    if record.failure.startswith(CUT_FAILURES) or record.ttft_ms is not None or record.output_tokens:
         return CUT
-    if failure[:3].isdigit():
+    if record.failure[:3].isdigit():
         return REJECTED
     return FAILED_OTHERWISE
 
