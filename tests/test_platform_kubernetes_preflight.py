@@ -113,3 +113,21 @@ def test_a_denied_verb_this_run_does_not_need_is_shown_but_not_missing(fake, cap
     restart = {r.check: r for r in pf.access_rows(fake.api_client(),
                                                    pf.ClusterOptions(namespace="ft", skip_service_restart=False))}
     assert restart["rbac: patch statefulsets/scale.apps"].ok is False
+
+
+def test_probe_pvc_creates_the_claim_proves_it_binds_and_deletes_both_on_the_fake_api(fake, capsys, monkeypatch):
+    healthy_cluster(fake)
+    monkeypatch.setattr(pf.secrets, "token_hex", lambda n: "abc123")
+    probe = "ft-pvc-probe-preflight-abc123"
+    fake.routes[("GET", f"/apis/batch/v1/namespaces/ft/jobs/{probe}")] = (
+        200, {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": probe, "namespace": "ft"},
+              "status": {"succeeded": 1}})
+    assert pf.main(ARGS + ["-D", "probe_pvc=true"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("PVC binds"))
+    assert "ok" in line and "ft-logs-preflight-abc123 bound ReadWriteMany" in line
+    assert [(s.path, s.data["kind"]) for s in fake.requests("POST") if s.data["kind"] != "SelfSubjectAccessReview"] == [
+        ("/api/v1/namespaces/ft/persistentvolumeclaims", "PersistentVolumeClaim"),
+        ("/apis/batch/v1/namespaces/ft/jobs", "Job")]
+    assert sorted(s.path for s in fake.requests("DELETE")) == [
+        "/api/v1/namespaces/ft/persistentvolumeclaims/ft-logs-preflight-abc123",
+        f"/apis/batch/v1/namespaces/ft/jobs/{probe}"]

@@ -69,11 +69,11 @@ class ClusterOptions:
             raw = get(f.name, None)
             if raw is None or raw == "":
                 continue
-            values[f.name] = _bool(f.name, raw) if f.type in ("bool", bool) else str(raw)
+            values[f.name] = parse_bool(f.name, raw) if f.type in ("bool", bool) else str(raw)
         return cls(**values)
 
 
-def _bool(key: str, raw: object) -> bool:
+def parse_bool(key: str, raw: object) -> bool:
     if isinstance(raw, bool):
         return raw
     text = str(raw).strip().lower()

@@ -3,13 +3,15 @@ and whether it has it, as a table; the exit status is non-zero when something is
 
 Checked: the API answers, the DynamoGraphDeployment CRD and its served versions, the namespace,
 each RBAC permission in `SUITE_RBAC` (through SelfSubjectAccessReview, so nothing is created)
-and the storage class of the log PVC. `SUITE_RBAC` (in `ftlib.platform.kubernetes.config`, which
+and the storage class of the log PVC; with ``-D probe_pvc=true`` the log PVC is created, proved
+bound by a pod mounting it, and deleted (the only check that creates anything). `SUITE_RBAC` (in `ftlib.platform.kubernetes.config`, which
 checks the same permissions before a run) is also the source of ``deploy/rbac.yaml``
 (`rbac_manifests`); a test keeps the two equal.
 """
 
 from __future__ import annotations
 
+import secrets
 import sys
 from dataclasses import dataclass
 
@@ -20,8 +22,9 @@ from kubernetes.client.exceptions import ApiException
 from ftlib.errors import FtError
 from ftlib.platform.kubernetes.config import (DGD_CRD, SUITE_RBAC, ClusterOptions, RbacRule, access_reviews,
                                               check_namespace_allowed, dgd_served_versions, load_api_client,
-                                              namespace_exists, needed_rules, server_version)
-from ftlib.platform.kubernetes.pvc import ACCESS_MODE
+                                              namespace_exists, needed_rules, parse_bool, server_version)
+from ftlib.platform.kubernetes.jobs import teardown_run_objects
+from ftlib.platform.kubernetes.pvc import ACCESS_MODE, BIND_TIMEOUT, create_log_pvc
 from ftlib.platform.kubernetes.retry import call_api, short_reason
 
 __all__ = ["SUITE_RBAC", "RbacRule", "Row", "main", "preflight", "rbac_manifests", "rbac_yaml"]
@@ -115,8 +118,24 @@ def storage_row(api: client.ApiClient, storage_class: str | None) -> Row:
                                       "the bind probe proves it at run time")
 
 
-def preflight(api: client.ApiClient, options: ClusterOptions) -> list[Row]:
-    """Every check, in order; stops after the API check when the API does not answer."""
+def bind_probe_row(api: client.ApiClient, options: ClusterOptions, timeout: float = BIND_TIMEOUT) -> Row:
+    """Create a log PVC and its probe Job for real (``-D probe_pvc=true``), then delete them: the
+    proof that the storage class binds ReadWriteMany, which no field of a StorageClass says."""
+    core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+    run_id = f"preflight-{secrets.token_hex(3)}"
+    try:
+        name = create_log_pvc(core, batch, options.namespace, run_id, options.storage_class, options.pvc_size, timeout)
+        row = Row("PVC binds", True, f"{name} bound {ACCESS_MODE} and a pod mounted it")
+    except FtError as error:
+        row = Row("PVC binds", False, str(error))
+    finally:
+        teardown_run_objects(core, batch, options.namespace, run_id)
+    return row
+
+
+def preflight(api: client.ApiClient, options: ClusterOptions, probe_pvc: bool = False) -> list[Row]:
+    """Every check, in order; stops after the API check when the API does not answer. With
+    ``probe_pvc`` the log PVC is also created, proved bound and deleted."""
     rows = []
     try:
         check_namespace_allowed(options.namespace, options.allow_namespace)
@@ -142,6 +161,8 @@ def preflight(api: client.ApiClient, options: ClusterOptions) -> list[Row]:
         rows.append(Row(f"namespace {options.namespace}", None, str(error)))
     rows += access_rows(api, options)
     rows.append(storage_row(api, options.storage_class))
+    if probe_pvc:
+        rows.append(bind_probe_row(api, options))
     return rows
 
 
@@ -180,13 +201,14 @@ def main(argv: list[str] | None = None) -> int:
         print("preflight checks a cluster: run it with -D platform=kubernetes", file=sys.stderr)
         return 2
     try:
+        probe_pvc = parse_bool("probe_pvc", defines.pop("probe_pvc", "false"))
         options = ClusterOptions.from_options(defines)
         api = load_api_client(options)
     except FtError as error:
         print(f"preflight: {error}", file=sys.stderr)
         return 1
     with api:
-        rows = preflight(api, options)
+        rows = preflight(api, options, probe_pvc)
     print(render(rows))
     return 1 if any(r.ok is False for r in rows) else 0
 
