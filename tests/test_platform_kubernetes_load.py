@@ -262,22 +262,35 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_line(path: Path, wanted: str, timeout: float = 30.0) -> str:
+    """The output so far once a line equals ``wanted``; fails after ``timeout`` with the output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = path.read_text() if path.exists() else ""
+        if wanted in text.splitlines():
+            return text
+        time.sleep(0.1)
+    raise AssertionError(f"no line {wanted!r} within {timeout:g} s; output:\n{text}")
+
+
 def test_the_legacy_client_in_the_wrapper_sends_until_sigint_and_leaves_countable_records(tmp_path):
     config = LoadConfig(concurrency=2, duration_seconds=30, output_tokens_mean=8, input_tokens_mean=8)
     argv = load_argv("legacy", "default", config, f"http://127.0.0.1:{closed_port()}", "tiny", "unused")
-    argv = [sys.executable] + argv[1:-1] + [str(tmp_path / "aiperf")]
-    wrapper = subprocess.Popen([sys.executable, "-c", load_job.WRAPPER, str(tmp_path), *argv],
-                               stdout=subprocess.PIPE, text=True)
+    argv = [sys.executable] + argv[1:-1] + [str(tmp_path / "results" / "aiperf")]
+    out = tmp_path / "pod.log"
+    with open(out, "w") as log:
+        wrapper = subprocess.Popen([sys.executable, "-c", load_job.WRAPPER, str(tmp_path / "results"), *argv],
+                                   stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     try:
-        lines = iter(wrapper.stdout.readline, "")
-        assert any(line.strip() == load_job.LEGACY_STARTED for line in lines)
+        wait_for_line(out, load_job.LEGACY_STARTED)
         time.sleep(0.5)
         wrapper.send_signal(signal.SIGINT)
-        assert any(line.strip() == f"{DONE_MARKER} 0" for line in lines)
+        wait_for_line(out, f"{DONE_MARKER} 0")
     finally:
         wrapper.kill()
         wrapper.wait()
-    results = load_job.LoadResults.from_aiperf_dir("default", tmp_path / "aiperf", 8, True, stopped_early=True)
+    results = load_job.LoadResults.from_aiperf_dir("default", tmp_path / "results" / "aiperf", 8, True,
+                                                   stopped_early=True)
     assert results.total > 0 and results.failed == results.total and results.was_cancelled
     assert set(results.failure_kinds()) == {"ClientConnectorError"}
 

@@ -22,7 +22,6 @@ import io
 import json
 import secrets
 import logging
-import shutil
 import signal
 import sys
 import tarfile
@@ -34,6 +33,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from ftlib import evidence
 from ftlib.errors import LoadError, PlatformError
 from ftlib.load.aiperf import STARTED_MARKERS, aiperf_argv
 from ftlib.load.config import LoadConfig
@@ -267,12 +267,12 @@ class LoadJobRunner(WaitWithTimeout):
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         """Create the Job and return once the client is sending requests."""
-        if self.output_dir.exists():  # never read an earlier run's records as this run's
-            shutil.rmtree(self.output_dir)
-        self.output_dir.mkdir(parents=True)
+        # never read an earlier run's records as this run's; checked to lie inside the evidence
+        evidence.remove_tree(self.output_dir)
+        evidence.make_dir(self.output_dir)
         manifest = self.manifest()
-        (self.output_dir / "load_job.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
-        (self.output_dir / "aiperf.argv").write_text("\n".join(self.argv()) + "\n")
+        evidence.write_text(self.output_dir / "load_job.yaml", yaml.safe_dump(manifest, sort_keys=False))
+        evidence.write_text(self.output_dir / "aiperf.argv", "\n".join(self.argv()) + "\n")
         self._started_at = time.monotonic()
         create_job(self.batch, self.namespace, manifest)
         try:
@@ -352,7 +352,7 @@ class LoadJobRunner(WaitWithTimeout):
 
     # -- the copy back --------------------------------------------------------------------
     def _copy_back(self) -> None:
-        (self.output_dir / "aiperf.out").write_text(self._log())
+        evidence.write_text(self.output_dir / "aiperf.out", self._log())
         packed = exec_in_pod(self.core, self.namespace, self.pod,
                              ["python", "-c", PACK, str(ARTIFACT_DIR), str(PACKED)], CONTAINER, timeout=120)
         try:
@@ -431,6 +431,7 @@ def legacy_main(argv: list[str]) -> int:
     for option in ("--name", "--config", "--url", "--model", "--output-dir"):
         parser.add_argument(option, required=True)
     args = parser.parse_args(argv)
+    evidence.allow(Path(args.output_dir).parent)  # the Job's own results folder (an emptyDir)
     config = LoadConfig(**json.loads(args.config))
     runner = LegacyLoad(args.name, config, args.url, args.model, "", Path(args.output_dir))
     stop = []
