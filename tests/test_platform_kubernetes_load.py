@@ -317,3 +317,27 @@ def test_a_client_that_wrote_no_records_is_an_error_after_the_copy_back(fake, tm
     with pytest.raises(LoadError, match=r"produced no request records \(aiperf exit code 1\)"):
         load.wait(timeout=5)
     assert [s.path for s in fake.requests("DELETE")] == [f"/apis/batch/v1/namespaces/ft/jobs/{load.job}"]
+
+
+def test_the_pip_fallback_command_installs_then_runs_the_wrapper_with_the_argv_untouched(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pip").write_text(f'#!/bin/sh\necho "pip $*" >> {tmp_path}/pip.log\n')
+    (bin_dir / "pip").chmod(0o755)
+    (bin_dir / "python").symlink_to(sys.executable)
+    client = "import sys; print('args:', sys.argv[1:], flush=True)"
+    argv = ["python", "-c", client, "a b", "$HOME", "; rm -rf /"]
+    command = load_job_manifest("j", "ft", RUN, LoadJobImage("python:3.12-slim", pip_install=True),
+                                argv)["spec"]["template"]["spec"]["containers"][0]["command"]
+    command = [a.replace("/results", str(tmp_path / "results")) for a in command]
+    out = tmp_path / "pod.log"
+    with open(out, "w") as log:
+        pod = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                               env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    try:
+        text = wait_for_line(out, f"{DONE_MARKER} 0")
+    finally:
+        pod.kill()
+        pod.wait()
+    assert (tmp_path / "pip.log").read_text() == "pip install --quiet --no-cache-dir aiperf==0.13.0\n"
+    assert "args: ['a b', '$HOME', '; rm -rf /']" in text
