@@ -35,7 +35,10 @@ DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
 def rbac_manifests(namespace: str = "<namespace>", subject: str = "<user-or-serviceaccount>") -> list[dict]:
     """The Role the suite needs in its namespace, and a RoleBinding template for it."""
-    rules = [{"apiGroups": [r.group], "resources": [r.resource], "verbs": list(r.verbs)} for r in SUITE_RBAC]
+    verbs: dict[tuple[str, str], list[str]] = {}
+    for rule in SUITE_RBAC:  # one rule per resource, in the table's order
+        verbs.setdefault((rule.group, rule.resource), []).extend(rule.verbs)
+    rules = [{"apiGroups": [group], "resources": [resource], "verbs": listed} for (group, resource), listed in verbs.items()]
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": {"name": ROLE_NAME, "namespace": namespace}, "rules": rules}
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
