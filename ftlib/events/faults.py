@@ -245,7 +245,7 @@ class TerminateProcess(Fault):
         if self.signal in NON_TERMINATING:
             return ""
         if process.pid in running:
-            return "still running"
+            return "still running" + (PID1_RULE.format(signal=self.signal) if process.pid == 1 else "")
         if process.is_main and current[pod.name].restart_count <= pod.restart_count:
             return f"restart count still {current[pod.name].restart_count}"
         return ""
@@ -257,6 +257,9 @@ class TerminateProcess(Fault):
 
 
 STOPPED_STATES = ("T", "t")
+PID1_RULE = ("; it is PID 1 of its PID namespace, which only receives signals it installed a handler for, "
+             "and {signal} sent from inside the container was ignored (deploy the service with "
+             "shareProcessNamespace: true so the engine is not PID 1)")
 
 
 @dataclass

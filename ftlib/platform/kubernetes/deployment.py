@@ -55,6 +55,10 @@ class KubernetesDeployment(Deployment):
         self.body = dgd_module.dgd_body(spec, run_id, self.namespace, options.image)
         self.version = dgd_module.api_version(self.body)
         self.custom, self.core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+        # kubernetes.stream swaps the request method of the client it is given while an exec
+        # runs: exec gets a client of its own, one exec at a time, so other calls stay plain HTTP.
+        self._exec_core = client.CoreV1Api(client.ApiClient(api.configuration))
+        self._exec_lock = threading.Lock()
         self.timeline = Timeline()
         self.poll_seconds = poll_seconds
         self.last_status: dict | None = None
@@ -70,7 +74,6 @@ class KubernetesDeployment(Deployment):
         self._ready = False
         self._applied = False
         self._torn_down = False
-        self._listed_once = False
         self.watch = PodWatch(self.core, self.namespace, graph_selector(self.spec.name), self._on_pod_event,
                               self._evaluate, watch_seconds)
 
@@ -141,15 +144,17 @@ class KubernetesDeployment(Deployment):
         self.last_status = dgd if dgd is not None else self.last_status
         return verdict(dgd, pods, self._replicas())
 
-    def _evaluate(self) -> None:
+    def _evaluate(self) -> Verdict:
+        """Judge now; keep the verdict for `is_ready` and note changes on the timeline."""
         if self._torn_down:
-            return
+            return self._verdict
         current = self.evaluate()
         with self._lock:
+            if not self.watch.relists:
+                current = Verdict(False, current.reasons + ["the pod watch has not listed the pods yet"], current.failure)
             self._verdict = current
             changed = current.ready != self._ready
             self._ready = current.ready
-            self._listed_once = True
             finished = [s for s, old in self._rolling.items() if self._rollout_done(s, old)]
             for service in finished:
                 del self._rolling[service]
@@ -158,6 +163,7 @@ class KubernetesDeployment(Deployment):
                               detail="; ".join(current.reasons[:3]))
         for service in finished:
             self.timeline.add("rollout_complete", service=service)
+        return current
 
     def _rollout_done(self, service: str, old: set[str]) -> bool:
         mine = [p for p in self._pods.values() if service_of(p) == service]
@@ -174,11 +180,11 @@ class KubernetesDeployment(Deployment):
         while True:
             if self._torn_down:
                 raise PlatformError(f"deployment {self.name!r} was torn down while waiting for it")
-            current = self.evaluate()
+            current = self._evaluate()
             if current.failure:
                 raise PlatformError(f"deployment {self.name!r} will not become ready: {current.failure}\n"
                                     + self._look_further())
-            if current.ready and self._listed_once:
+            if current.ready:
                 return time.monotonic() - start
             if time.monotonic() - start > timeout:
                 reasons = "\n".join(f"  {r}" for r in current.reasons) or "  (the watch has not listed the pods yet)"
@@ -208,7 +214,7 @@ class KubernetesDeployment(Deployment):
                 service = new.service
                 if name not in self._first_seen:
                     created = parse_time_ns((pod.get("metadata") or {}).get("creationTimestamp"))
-                    self._first_seen[name] = created if not self._listed_once and created else now
+                    self._first_seen[name] = created if not self.watch.relists and created else now
             entries = transitions(old, new)
             if any(k == "pod_deleted" for k, _ in entries):
                 if name in self._deleted_noted:
@@ -257,15 +263,20 @@ class KubernetesDeployment(Deployment):
             raise TargetError(f"pod {pod!r} is already being deleted")
         self._saved_logs[pod] = self.logs(pod)
         kwargs = {"grace_period_seconds": 0} if force else {}
+        with self._lock:
+            self._deleted_noted.add(pod)  # the watch may see the deletion before the call returns
+        self.timeline.add("pod_deleted", pod, service_of(target), "force" if force else "graceful")
         try:
-            call_api(self.core.delete_namespaced_pod, pod, self.namespace, **kwargs)
+            call_api(self.core.delete_namespaced_pod, pod, self.namespace, _preload_content=False, **kwargs)
         except ApiException as error:
             if error.status == 404:
                 raise TargetError(f"pod {pod!r} no longer exists") from error
             raise PlatformError(explain(error, "delete", f"pod {pod}", self.namespace)) from error
-        with self._lock:
-            self._deleted_noted.add(pod)
-        self.timeline.add("pod_deleted", pod, service_of(target), "force" if force else "graceful")
+        with self._lock:  # terminating from now on, whenever the watch reports it
+            if pod in self._pods:
+                marked = dict(self._pods[pod], metadata=dict(self._pods[pod]["metadata"]))
+                marked["metadata"].setdefault("deletionTimestamp", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                self._pods[pod] = marked
 
     # -- rolling upgrade ------------------------------------------------------------------
     def update_service(self, service: str, env: dict[str, str]) -> str:
@@ -299,10 +310,14 @@ class KubernetesDeployment(Deployment):
     # -- processes ------------------------------------------------------------------------
     def run_in_pod(self, pod: str, argv: list[str], timeout: float = EXEC_TIMEOUT) -> tuple[str, str, int | None, str]:
         """Run ``argv`` in the pod's main container: (stdout, stderr, exit code or None, error)."""
+        with self._exec_lock:
+            return self._run_in_pod(pod, argv, timeout)
+
+    def _run_in_pod(self, pod: str, argv: list[str], timeout: float) -> tuple[str, str, int | None, str]:
         try:
-            ws = call_api(stream, self.core.connect_get_namespaced_pod_exec, pod, self.namespace, command=list(argv),
-                          container=MAIN_CONTAINER, stderr=True, stdin=False, stdout=True, tty=False,
-                          _preload_content=False)
+            ws = call_api(stream, self._exec_core.connect_get_namespaced_pod_exec, pod, self.namespace,
+                          command=list(argv), container=MAIN_CONTAINER, stderr=True, stdin=False, stdout=True,
+                          tty=False, _preload_content=False)
         except ApiException as error:
             raise PlatformError(explain(error, "exec into", f"pod {pod}", self.namespace)) from error
         try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
@@ -143,7 +142,6 @@ class PodWatch:
         response = call_api(self.core.list_namespaced_pod, self.namespace, label_selector=self.selector,
                             _preload_content=False, _request_timeout=30)
         listing = json.loads(response.data)
-        self.relists += 1
         seen = set()
         for pod in listing.get("items") or []:
             name = pod["metadata"]["name"]
@@ -152,6 +150,7 @@ class PodWatch:
         for name in sorted(self.known - seen):
             self.on_event("DELETED", {"metadata": {"name": name}})
         self.known = seen
+        self.relists += 1
         self.resource_version = (listing.get("metadata") or {}).get("resourceVersion")
 
     def watch_once(self) -> None:
