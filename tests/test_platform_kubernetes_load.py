@@ -85,35 +85,58 @@ def test_a_load_job_without_any_image_is_refused_naming_the_options():
 
 # -- the wrapper, run for real ----------------------------------------------------------------
 
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_line(path: Path, wanted: str, timeout: float = 30.0) -> str:
+    """The output so far once a line equals ``wanted``; fails after ``timeout`` with the output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = path.read_text() if path.exists() else ""
+        if wanted in text.splitlines():
+            return text
+        time.sleep(0.1)
+    raise AssertionError(f"no line {wanted!r} within {timeout:g} s; output:\n{text}")
+
+
+def start_wrapper(tmp_path: Path, argv: list[str], env: dict | None = None) -> tuple[subprocess.Popen, Path]:
+    """The in-pod wrapper run here around ``argv``; its output goes to a file (read with a deadline)."""
+    out = tmp_path / "pod.log"
+    with open(out, "w") as log:
+        wrapper = subprocess.Popen([sys.executable, "-c", load_job.WRAPPER, str(tmp_path / "results"), *argv],
+                                   stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    return wrapper, out
+
+
 def test_the_wrapper_forwards_sigint_to_the_client_reports_its_exit_and_stays_for_the_copy(tmp_path):
     client = ("import signal, sys, time\n"
               "signal.signal(signal.SIGINT, lambda *a: (print('cancelled', flush=True), sys.exit(3)))\n"
               "print('AIPerf System is PROFILING', flush=True)\n"
               "time.sleep(30)\n")
-    wrapper = subprocess.Popen([sys.executable, "-c", load_job.WRAPPER, str(tmp_path), sys.executable, "-c", client],
-                               stdout=subprocess.PIPE, text=True)
+    wrapper, out = start_wrapper(tmp_path, [sys.executable, "-c", client])
     try:
-        assert wrapper.stdout.readline().strip() == "AIPerf System is PROFILING"
+        wait_for_line(out, "AIPerf System is PROFILING")
         wrapper.send_signal(signal.SIGINT)
-        assert wrapper.stdout.readline().strip() == "cancelled"
-        assert wrapper.stdout.readline().strip() == f"{DONE_MARKER} 3"
+        text = wait_for_line(out, f"{DONE_MARKER} 3")
+        assert text.splitlines() == ["AIPerf System is PROFILING", "cancelled", f"{DONE_MARKER} 3"]
         time.sleep(0.2)
         assert wrapper.poll() is None  # still there for the copy-back
         wrapper.send_signal(signal.SIGTERM)
         assert wrapper.wait(5) == 0
-        assert (tmp_path / "load.out").read_text() == "AIPerf System is PROFILING\ncancelled\n"
+        assert (tmp_path / "results" / "load.out").read_text() == "AIPerf System is PROFILING\ncancelled\n"
     finally:
         wrapper.kill()
         wrapper.wait()
 
 
 def test_the_wrapper_refuses_an_image_with_another_aiperf(tmp_path):
-    wrapper = subprocess.Popen([sys.executable, "-c", load_job.WRAPPER, str(tmp_path), "true"],
-                               stdout=subprocess.PIPE, text=True, env={"DYNAMO_FT_REQUIRE": "surely-not-installed==1.0"})
+    wrapper, out = start_wrapper(tmp_path, ["true"], env={"DYNAMO_FT_REQUIRE": "surely-not-installed==1.0"})
     try:
-        assert "has surely-not-installed not installed; the suite needs surely-not-installed==1.0" in \
-            wrapper.stdout.readline()
-        assert wrapper.stdout.readline().strip() == f"{DONE_MARKER} 97"
+        text = wait_for_line(out, f"{DONE_MARKER} 97")
+        assert "has surely-not-installed not installed; the suite needs surely-not-installed==1.0" in text
     finally:
         wrapper.kill()
         wrapper.wait()
@@ -256,31 +279,11 @@ def test_a_load_job_whose_image_cannot_be_pulled_fails_at_once_with_the_reason(f
     assert [s.path for s in fake.requests("DELETE")] == [f"/apis/batch/v1/namespaces/ft/jobs/{load.job}"]
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_line(path: Path, wanted: str, timeout: float = 30.0) -> str:
-    """The output so far once a line equals ``wanted``; fails after ``timeout`` with the output."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = path.read_text() if path.exists() else ""
-        if wanted in text.splitlines():
-            return text
-        time.sleep(0.1)
-    raise AssertionError(f"no line {wanted!r} within {timeout:g} s; output:\n{text}")
-
-
 def test_the_legacy_client_in_the_wrapper_sends_until_sigint_and_leaves_countable_records(tmp_path):
     config = LoadConfig(concurrency=2, duration_seconds=30, output_tokens_mean=8, input_tokens_mean=8)
     argv = load_argv("legacy", "default", config, f"http://127.0.0.1:{closed_port()}", "tiny", "unused")
     argv = [sys.executable] + argv[1:-1] + [str(tmp_path / "results" / "aiperf")]
-    out = tmp_path / "pod.log"
-    with open(out, "w") as log:
-        wrapper = subprocess.Popen([sys.executable, "-c", load_job.WRAPPER, str(tmp_path / "results"), *argv],
-                                   stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    wrapper, out = start_wrapper(tmp_path, argv)
     try:
         wait_for_line(out, load_job.LEGACY_STARTED)
         time.sleep(0.5)
