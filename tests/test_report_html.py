@@ -149,12 +149,14 @@ def test_the_report_shows_the_scenario_names_the_failure_message_and_the_timelin
                                     ".map(i => [i.naturalWidth, i.naturalHeight])[0]")
         shot = await page.call("Page.captureScreenshot", format="png")
         (tmp_path / "failed-scenario.png").write_bytes(__import__("base64").b64decode(shot["data"]))
-        await page.evaluate("location.hash = '#/'")
-        tree = await page.wait_for(f"document.body.innerText.includes('mocker') && document.body.innerText")
-        return text, image, tree
+        await page.evaluate(f"location.hash = '#/{ids[PASSED]}'")
+        passed = await page.wait_for(f"document.body.innerText.includes({json.dumps(PASSED)}) && document.body.innerText")
+        return text, image, passed
 
-    (text, image, tree), requests = asyncio.run(visit(browser, report.as_uri(), steps))
-    assert FAILED in text
+    (text, image, passed), requests = asyncio.run(visit(browser, report.as_uri(), steps))
+    assert FAILED in text and PASSED in passed
+    # filed as feature / backend / topology
+    assert "Allure report sample" in text and "mocker" in text and "agg" in text
     assert message in text
     assert image[0] > 800 and image[1] > 400  # the timeline picture, decoded and drawn
     assert [url for url in requests if not url.startswith(("file:", "data:", "blob:"))] == []
