@@ -67,7 +67,10 @@ LOG_WINDOW_MAX_LINES = 2000
 _VERSIONS = ("behave", "allure-behave", "ai-dynamo", "ai-dynamo-runtime", "aiperf")
 ENGINES = {"local": "mocker (dynamo.mocker, with the backend's engine type)",
            "kubernetes": "the backend's own engine (vllm, sglang, trtllm)"}
-EVIDENCE_FILES = ("verdicts.json", "events.txt", "timeline.json", "deployment_spec.yaml")
+EVIDENCE_FILES = {  # evidence file -> attachment name; dgd*.yaml: what the kubernetes platform applied and saw
+    "verdicts.json": "verdicts.json", "events.txt": "events.txt", "timeline.json": "timeline.json",
+    "deployment_spec.yaml": "the DGD as applied (deployment_spec.yaml)", "dgd.yaml": "the DGD as applied (dgd.yaml)",
+    "dgd_status.yaml": "the DGD's last status (dgd_status.yaml)"}
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 _LOG_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)(Z|[+-]\d\d:?\d\d)?")
 _RESULT_FILES = ("*-result.json", "*-container.json", "*-attachment.*", "environment.properties")
@@ -329,10 +332,10 @@ def attach_evidence_files(ctx: "ScenarioContext", reports: Iterable[Path]) -> No
                                                                                   p.name))
     for path in ordered:
         attach_file(path)
-    for name in EVIDENCE_FILES:
+    for name, title in EVIDENCE_FILES.items():
         path = ctx.output_dir / name
         if path.exists():
-            attach_file(path, "the DGD as applied (deployment_spec.yaml)" if name == "deployment_spec.yaml" else name)
+            attach_file(path, title)
 
 
 def attach_resource_summary(ctx: "ScenarioContext") -> None:
