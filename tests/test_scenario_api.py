@@ -32,15 +32,15 @@ def test_run_scenario_judges_every_check_lists_each_failure_and_keeps_the_eviden
             deployment_spec=get_deployment_spec("mocker", "agg", 1),
             events=[StartLoad(LoadConfig(concurrency=4, request_count=20, output_tokens_mean=16)),
                     WaitForLoadCompletion()],
-            checks=[MinRequests(21), ZeroErrors(), MinFailures(1)],
+            checks=[WasCancelled(), ZeroErrors(), MinFailures(1)],
             output_dir=tmp_path, test_name="too demanding")
     records = tmp_path / "too_demanding" / "load" / "default" / "profile_export.jsonl"
     assert str(failure.value).splitlines()[0] == "2 checks failed:"
-    assert "successes ≥ 21: 20 of 20 succeeded — FAILED" in str(failure.value)
+    assert "load 'default' cancelled: it ran to completion (20 requests recorded) — FAILED" in str(failure.value)
     assert "failures ≥ 1: 0 of 20 failed — FAILED" in str(failure.value)
     assert f"evidence: {records}" in str(failure.value)
     assert [v.line for v in read_verdicts(tmp_path / "too_demanding")] == [
-        "successes ≥ 21: 20 of 20 succeeded — FAILED", "no errors: 0 of 20 failed — ok",
+        "load 'default' cancelled: it ran to completion (20 requests recorded) — FAILED", "no errors: 0 of 20 failed — ok",
         "failures ≥ 1: 0 of 20 failed — FAILED"]
 
 
