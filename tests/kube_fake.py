@@ -9,8 +9,12 @@ Each shim states what it assumes of a real API server:
   follows live changes (a real API server keeps a window of history the same way). Versions
   older than `FakeApi.expire_before` are answered with an ``ERROR`` event carrying a ``410 Gone``
   Status, as a real server does once its history has been compacted.
+- ``/version/``, ``/apis/``: the official client asks with a trailing slash, which a real server answers.
 - ``?watch=True``: the official Python client sends the boolean capitalised; a real server
   accepts it as ``true``; kmock only knows ``true``.
+- ``GET /api/v1/namespaces/<name>``: kmock reads it as a namespace prefix; served here (``ft``
+  exists, any other namespace is a 404).
+- ``SelfSubjectAccessReview``: allowed, unless (verb, resource) is in `FakeApiServer.denied`.
 - ``labelSelector`` (equality terms ``k=v`` joined by commas) and ``fieldSelector``
   ``involvedObject.name=`` / ``metadata.name=`` filter lists and watches, as a real server does.
 - ``pods/exec``: a websocket speaking ``v4.channel.k8s.io``: channel 1 stdout, 2 stderr, 3 a
@@ -53,6 +57,7 @@ from kmock._internal import aiobus, enums, rendering
 from kubernetes import client, config
 
 NAMESPACE = "ft"
+DGD_VERSIONS = ("v1alpha1", "v1beta1")
 GRAPH_LABEL = "nvidia.com/dynamo-graph-deployment-name"
 COMPONENT_LABEL = "nvidia.com/dynamo-component"
 
@@ -78,6 +83,7 @@ class FakeApiServer(kmock.KubernetesEmulator):
     logs: dict = attrs.field(factory=dict)
     metrics: dict = attrs.field(factory=dict)
     pod_metrics: Any = None
+    denied: set = attrs.field(factory=set)  # (verb, resource) a SelfSubjectAccessReview refuses
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -100,6 +106,34 @@ class FakeApiServer(kmock.KubernetesEmulator):
                 return status_response(failure.code, failure.reason, failure.message, failure.headers)
         if request.method == enums.method.GET and request.params.get("watch") in ("True", "true", "1"):
             return await self._stream_watch(request)
+        if request.url.path == "/version/":  # the official client asks with a trailing slash
+            return aiohttp.web.json_response({"major": "1", "minor": "31", "gitVersion": "v1.31.0-fake",
+                                              "gitCommit": "0" * 40, "gitTreeState": "clean",
+                                              "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23",
+                                              "compiler": "gc", "platform": "linux/amd64"})
+        if request.url.path in ("/apis/", "/apis"):  # discovery: the groups that serve DGDs
+            versions = [{"groupVersion": f"nvidia.com/{v}", "version": v} for v in DGD_VERSIONS]
+            return aiohttp.web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": "nvidia.com", "versions": versions, "preferredVersion": versions[-1]}]})
+        if request.url.path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
+            review = dict(request.data or {})
+            attributes = (review.get("spec") or {}).get("resourceAttributes") or {}
+            denied = (attributes.get("verb"), attributes.get("resource")) in self.denied
+            review["status"] = {"allowed": not denied, **({"reason": "scripted denial"} if denied else {})}
+            return aiohttp.web.json_response(review, status=201)
+        match = re.fullmatch(r"/api/v1/namespaces/([^/]+)", request.url.path)
+        if match and request.method == enums.method.GET:  # kmock reads this path as a namespace prefix
+            if match.group(1) != NAMESPACE:
+                return status_response(404, "NotFound", f'namespaces "{match.group(1)}" not found')
+            return aiohttp.web.json_response({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE},
+                                              "status": {"phase": "Active"}})
+        match = re.fullmatch(r"/apis/nvidia.com/(v1alpha1|v1beta1)/?", request.url.path)
+        if match:
+            return aiohttp.web.json_response({"kind": "APIResourceList", "apiVersion": "v1",
+                                              "groupVersion": f"nvidia.com/{match.group(1)}", "resources": [
+                {"name": "dynamographdeployments", "singularName": "dynamographdeployment", "namespaced": True,
+                 "kind": "DynamoGraphDeployment", "shortNames": ["dgd"],
+                 "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}]})
         sub = request.subresource or ""
         if sub == "exec":
             return await self._serve_exec(request)
@@ -284,8 +318,6 @@ class FakeApi:
             handler.resources.load_bundled()
             self.server = handler
             self.url = str(server.url).rstrip("/")
-            handler.objects[kmock.resource("", "v1", "namespaces"), None, NAMESPACE] = {
-                "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
             self._ready.set()
             await self._stop.wait()
 
