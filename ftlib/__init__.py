@@ -5,11 +5,12 @@ and `checks` on what happened; `run_scenario` runs one from Python, the behave s
 ``steps/`` run them from Gherkin.
 """
 
-from ftlib.checks import (Check, MaxErrors, MinFailures, MinRequests, NoFailuresOutsideFaultWindow, RecoveredWithin,
+from ftlib.checks import (Check, FaultHitInFlight, MaxErrors, MinFailures, MinRequests, NoFailuresOutsideFaultWindow, RecoveredWithin,
                           RequestsSucceedAgainWithin, ServiceLogContains, ServiceLogNotContains, SuccessRate,
                           WasCancelled, ZeroErrors)
-from ftlib.errors import FaultNotEffective, FtError, LoadError, PlatformError, SpecError, TargetError
-from ftlib.events import (DeletePod, Event, FreezeProcess, RollingUpgrade, StartLoad, StopLoad, TerminateProcess, Wait,
+from ftlib.errors import (FaultNotEffective, FtError, InFlightShortfall, LoadError, PlatformError, SpecError,
+                          TargetError)
+from ftlib.events import (DeletePod, Event, Fault, FreezeProcess, RollingUpgrade, StartLoad, StopLoad, TerminateProcess, Wait,
                           WaitForLoadCompletion, WaitForLogPattern, WaitForRecovery)
 from ftlib.load import LoadConfig, LoadResults
 from ftlib.scenario import ScenarioContext, run_scenario
@@ -24,5 +25,5 @@ __all__ = [
     "DeploymentSpec", "ServiceSpec", "get_deployment_spec",
     "ServiceLogContains", "ServiceLogNotContains", "SuccessRate", "RecoveredWithin", "RequestsSucceedAgainWithin",
     "NoFailuresOutsideFaultWindow", "FreezeProcess", "RollingUpgrade", "WaitForLogPattern",
-    "CheckFailed", "Verdict",
+    "CheckFailed", "Verdict", "Fault", "FaultHitInFlight", "InFlightShortfall",
 ]
