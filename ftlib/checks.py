@@ -9,7 +9,6 @@ scenario is *broken*. Load checks count requests honestly (see `ftlib.load.resul
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, ClassVar
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
     from ftlib.scenario import ScenarioContext
     from ftlib.spec import DeploymentSpec
 
-log = logging.getLogger("ftlib.checks")
 
 
 class Check(ABC):

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from ftlib import evidence
 from ftlib.errors import FtError
 
 if TYPE_CHECKING:
@@ -157,11 +158,8 @@ def keep(ctx: "ScenarioContext", verdict: Verdict) -> Verdict:
 def write_verdicts(directory: Path, verdicts: Iterable[Verdict]) -> Path:
     """``verdicts.json``: every verdict of the scenario, in the order they were judged."""
     verdicts = list(verdicts)
-    path = Path(directory) / VERDICTS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"passed": all(v.passed for v in verdicts), "verdicts": [v.to_json() for v in verdicts]}
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-    return path
+    return evidence.write_text(Path(directory) / VERDICTS_FILE, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
 
 
 def read_verdicts(directory: Path) -> list[Verdict]:

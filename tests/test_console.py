@@ -119,6 +119,15 @@ def feature_folder(root: Path, **features: str) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_run_registry(tmp_path_factory):
+    """behave children get a run registry of their own: other runs' leftovers on this machine are
+    reported by behave, and are not what these tests read."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FT_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
+        yield
+
+
 def behave(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """behave with the project's behave.ini (Allure formatter, clean console) from ``cwd``."""
     return subprocess.run([*BEHAVE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
