@@ -79,7 +79,7 @@ def check_selection(features: Iterable, config) -> list:
                   f"(of {total} scenarios in {len(features)} feature files); nothing to run")
     weekly = [s for s in selected if WEEKLY_TAG in s.effective_tags]
     if weekly:
-        print(f"note: this selection includes {len(weekly)} @{WEEKLY_TAG} scenarios (the long matrix rows, left out "
+        print(f"note: this selection includes {_count(len(weekly), f'@{WEEKLY_TAG} scenario')} (the long matrix rows, left out "
               f"unless --tags brings them in)", file=sys.stderr, flush=True)
     return selected
 
@@ -119,9 +119,13 @@ class DryRunTally:
 
     def line(self) -> str:
         backends = ", ".join(sorted(self.backends)) or "none"
-        return (f"dry run: {self.scenarios} scenarios planned, backends: {backends}; estimated wall time "
+        return (f"dry run: {_count(self.scenarios, 'scenario')} planned, backends: {backends}; estimated wall time "
                 f"{_duration(self.seconds)} (an estimate: load durations and waits from the plans, plus "
                 f"~{STARTUP_SECONDS:g} s start-up per scenario; recoveries add more)")
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}{'' if number == 1 else 's'}"
 
 
 def _duration(seconds: float) -> str:

@@ -317,3 +317,8 @@ def test_a_failure_ftlib_raised_reads_without_a_traceback_but_an_error_keeps_it(
     assert is_verdict(*raised(AssertionError("expected the deployment to be ready again"), True))
     assert not is_verdict(*raised(AssertionError("a bug elsewhere"), False))
     assert not is_verdict(*raised(LoadError("no records"), True))
+
+
+def test_one_planned_scenario_is_one_scenario():
+    assert DryRunTally(scenarios=1, backends={"mocker"}, seconds=30).line().startswith(
+        "dry run: 1 scenario planned, backends: mocker; estimated wall time 30 s (")
