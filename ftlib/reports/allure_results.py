@@ -46,6 +46,7 @@ import allure_commons
 from allure_behave.formatter import AllureFormatter
 from allure_commons.model2 import Label
 
+from ftlib import evidence
 from ftlib.events.base import started_faults
 from ftlib.load.results import SUMMARY_FILE
 from ftlib.reports.resources import ResourceHistory
@@ -348,11 +349,12 @@ def pod_log_files(output_dir: Path, pods: Iterable[str] | None = None) -> list[P
     """The pod logs in the evidence layout: ``<Service>/<pod>_<ts>.log`` and ``.previous.log``;
     with ``pods``, only theirs (the folder may still hold logs of an earlier run)."""
     files = []
-    wanted = None if pods is None else tuple(f"{pod}_" for pod in pods)
+    wanted = None if pods is None else set(pods)
     for path in sorted(output_dir.glob("*/*.log")):
-        if path.name.endswith(".metrics.log") or path.parent.name == "load":
+        parsed = evidence.parse_pod_log(path.name)  # None for metrics and other files
+        if parsed is None or path.parent.name == "load":
             continue
-        if wanted is None or path.name.startswith(wanted):
+        if wanted is None or parsed[0] in wanted:
             files.append(path)
     return files
 

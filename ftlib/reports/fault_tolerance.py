@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from ftlib import evidence
 from ftlib.events.base import started_faults
 from ftlib.events.load import StartLoad
 from ftlib.events.time import recovery_point
@@ -225,11 +226,8 @@ class FaultToleranceReport(Report):
     # -- writing --------------------------------------------------------------------------
     def generate(self, ctx: "ScenarioContext") -> list[Path]:
         summary = self.summarize(ctx)
-        ctx.output_dir.mkdir(parents=True, exist_ok=True)
-        markdown = ctx.output_dir / MARKDOWN_FILE
-        markdown.write_text(text := to_markdown(summary))
-        data = ctx.output_dir / JSON_FILE
-        data.write_text(json.dumps(to_json(summary), indent=1) + "\n")
+        markdown = evidence.write_text(ctx.output_dir / MARKDOWN_FILE, text := to_markdown(summary))
+        data = evidence.write_text(ctx.output_dir / JSON_FILE, json.dumps(to_json(summary), indent=1) + "\n")
         if text != self._logged:
             log.info("fault tolerance report: %s\n%s", markdown, text)
             self._logged = text

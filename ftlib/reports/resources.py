@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ftlib import evidence
 from ftlib.platform.base import ResourceSample
 from ftlib.reports.base import Monitor
 
@@ -64,9 +65,8 @@ class ResourceHistory(Monitor):
         if self._thread is not None:
             self._thread.join(timeout=10)
         if self._written is None:
-            ctx.output_dir.mkdir(parents=True, exist_ok=True)
-            self._written = ctx.output_dir / HISTORY_FILE
-            self._written.write_text(json.dumps([asdict(s) for s in self.samples], indent=None) + "\n")
+            self._written = evidence.write_text(ctx.output_dir / HISTORY_FILE,
+                                                json.dumps([asdict(s) for s in self.samples], indent=None) + "\n")
             log.info("resource history: %d samples of %d pods (sampler CPU %.2f s) in %s", len(self.samples),
                      len({s.pod for s in self.samples}), self.sampler_cpu_seconds, self._written)
         return [self._written]

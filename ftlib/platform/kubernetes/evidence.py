@@ -11,12 +11,13 @@ import json
 import logging
 import re
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
 
+from ftlib import evidence
 from ftlib.platform.base import ResourceSample
 
 if TYPE_CHECKING:
@@ -55,14 +56,10 @@ def resource_samples(listing: dict, services: dict[str, str]) -> list[ResourceSa
     return samples
 
 
-def stamp(created_ns: int) -> str:
-    return datetime.fromtimestamp((created_ns or time.time_ns()) / 1e9, timezone.utc).strftime("%Y%m%dT%H%M%S")
-
-
 def write_evidence(deployment: "KubernetesDeployment", directory: Path) -> None:
     """Write every known pod's logs, description and metrics, the DGD and the timeline."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "dgd.yaml").write_text(yaml.safe_dump(deployment.body, sort_keys=False))
+    evidence.write_text(directory / "dgd.yaml", yaml.safe_dump(deployment.body, sort_keys=False))
     try:
         final = deployment.read_dgd() if not deployment._torn_down else None
     except Exception as error:  # noqa: BLE001 - evidence is collected whatever state the API is in
@@ -70,24 +67,24 @@ def write_evidence(deployment: "KubernetesDeployment", directory: Path) -> None:
         final = None
     final = final or deployment.last_status
     if final is not None:
-        (directory / "dgd_status.yaml").write_text(yaml.safe_dump(final, sort_keys=False))
+        evidence.write_text(directory / "dgd_status.yaml", yaml.safe_dump(final, sort_keys=False))
     for pod in deployment.pods(include_deleted=True):
         service_dir = directory / (pod.service or "unknown")
-        service_dir.mkdir(parents=True, exist_ok=True)
-        base = f"{pod.name}_{stamp(pod.created_ns)}"
-        for suffix, read in ((".log", lambda: deployment.logs(pod.name)),
-                             (".previous.log", lambda: deployment.logs(pod.name, previous=True)),
-                             (".metrics.log", lambda: deployment.metrics(pod.name))):
+        created_ns = pod.created_ns or time.time_ns()
+        for suffix, read in (("log", lambda: deployment.logs(pod.name)),
+                             ("previous", lambda: deployment.logs(pod.name, previous=True)),
+                             ("metrics", lambda: deployment.metrics(pod.name))):
             try:
                 text = read()
             except Exception as error:  # noqa: BLE001
                 log.warning("evidence of pod %s (%s): %s", pod.name, suffix, error)
                 continue
             if text:
-                (service_dir / f"{base}{suffix}").write_text(text)
+                evidence.write_text(evidence.pod_file(service_dir, pod.name, created_ns, suffix), text)
         try:
             description = deployment.describe_pod(pod.name)
         except Exception as error:  # noqa: BLE001
             description = {"metadata": {"name": pod.name}, "error": str(error)}
-        (service_dir / f"{base}.yaml").write_text(yaml.safe_dump(description, sort_keys=False))
-    (directory / "timeline.json").write_text(json.dumps(deployment.timeline.as_dicts(), indent=1))
+        evidence.write_text(evidence.pod_file(service_dir, pod.name, created_ns, "description"),
+                            yaml.safe_dump(description, sort_keys=False))
+    evidence.write_text(directory / "timeline.json", json.dumps(deployment.timeline.as_dicts(), indent=1))
