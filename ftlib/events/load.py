@@ -45,9 +45,7 @@ class StartLoad(Event):
         self.load_config = self.seeded(ctx)
         self.runner = ctx.new_load_runner(self.name, self.load_config)
         self.runner.start()
-        seed_file = ctx.output_dir / "load" / self.name / SEED_FILE
-        seed_file.parent.mkdir(parents=True, exist_ok=True)
-        seed_file.write_text(f"{self.load_config.random_seed}\n")
+        evidence.write_text(ctx.output_dir / "load" / self.name / SEED_FILE, f"{self.load_config.random_seed}\n")
 
     def seeded(self, ctx: "ScenarioContext") -> LoadConfig:
         """The config with its random seed (prompts, request schedule) chosen: the one it names,
