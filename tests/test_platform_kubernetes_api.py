@@ -20,8 +20,8 @@ IMAGE = "registry.example/dynamo:1.6.1"
 DGD_PATH = f"/apis/nvidia.com/v1alpha1/namespaces/{NAMESPACE}/dynamographdeployments"
 
 
-@pytest.fixture(scope="module")
-def fake_api():
+@pytest.fixture
+def fake_api():  # a fresh server per test: kmock keeps every request and object version it saw
     with FakeApi() as api:
         yield api
 

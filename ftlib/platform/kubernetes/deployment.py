@@ -374,9 +374,9 @@ class KubernetesDeployment(Deployment):
         if found is None:
             return None
         port = FRONTEND_PORT if service_of(found) == self.spec.frontend.name else SYSTEM_PORT
-        try:
-            return call_api(self.core.connect_get_namespaced_pod_proxy_with_path, f"{pod}:{port}", self.namespace,
-                            "metrics", _request_timeout=10)
+        try:  # not retried: a 5xx through the proxy is the pod's own answer (it is not serving)
+            return self.core.connect_get_namespaced_pod_proxy_with_path(f"{pod}:{port}", self.namespace, "metrics",
+                                                                        _request_timeout=10)
         except ApiException as error:
             log.debug("metrics of %s: %s", pod, short_reason(error))
             return None

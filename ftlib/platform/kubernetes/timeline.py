@@ -105,6 +105,7 @@ class PodWatch:
         self.known: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._response = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"pod-watch-{self.selector}", daemon=True)
@@ -112,6 +113,12 @@ class PodWatch:
 
     def stop(self) -> None:
         self._stop.set()
+        response = self._response
+        if response is not None:
+            try:
+                response.shutdown()  # ends the blocked read of a watch at once (urllib3 >= 2.3)
+            except Exception:  # noqa: BLE001 - the watch ends by its own timeout anyway
+                pass
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=self.watch_seconds + 10)
 
@@ -159,7 +166,7 @@ class PodWatch:
                   "_request_timeout": (5, self.watch_seconds + 3)}
         if self.resource_version:
             kwargs["resource_version"] = self.resource_version
-        response = call_api(self.core.list_namespaced_pod, self.namespace, **kwargs)
+        response = self._response = call_api(self.core.list_namespaced_pod, self.namespace, **kwargs)
         try:
             for line in iter_resp_lines(response):
                 if self._stop.is_set():
@@ -183,4 +190,5 @@ class PodWatch:
                 self.on_event(kind, obj)
                 self.on_tick()
         finally:
+            self._response = None
             response.release_conn()
