@@ -59,8 +59,9 @@ def before_scenario(context, scenario):
         if options.platform == "kubernetes" and context.ft.spec is not None:
             from ftlib.platform.kubernetes import manifests_yaml  # what the run would apply, exactly
 
-            print(f"MANIFESTS {scenario.name}\n---\n{manifests_yaml(context.ft.spec, options)}", file=sys.__stdout__,
-                  flush=True)
+            loads = [(e.name, e.load_config) for e in context.ft.events if hasattr(e, "load_config")]
+            print(f"MANIFESTS {scenario.name}\n---\n{manifests_yaml(context.ft.spec, options, loads)}",
+                  file=sys.__stdout__, flush=True)
         context.ft_dry_run.add(context.ft)
         scenario.skip("dry run: planned, nothing deployed")
         return

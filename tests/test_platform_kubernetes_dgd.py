@@ -118,3 +118,29 @@ def test_the_dry_run_plan_lists_the_dgd_and_the_log_pvc_with_the_dry_run_id():
     assert [m["kind"] for m in manifests][0] == "DynamoGraphDeployment"
     assert all(m["metadata"]["labels"]["dynamo-ft/run-id"] == "dry-run" for m in manifests)
     validate(manifests[0])
+
+
+def test_the_dry_run_of_every_feature_prints_manifests_the_crd_schema_and_the_suite_labels_accept():
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-m", "behave", "features", "-f", "null", "--no-capture",
+                             "-D", "platform=kubernetes", "-D", "dry_run=true", "-D", "namespace=ft",
+                             "-D", f"image={IMAGE}"], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    blocks = result.stdout.split("\nMANIFESTS ")[1:]
+    plans = result.stdout.count("PLAN ")
+
+    assert plans > 10 and len(blocks) == plans
+    for block in blocks:
+        text = block.split("\n", 1)[1].split("\nPLAN ", 1)[0].split("\ndry run: ", 1)[0]
+        manifests = [m for m in yaml.safe_load_all(text) if m]
+        kinds = [m["kind"] for m in manifests]
+        assert kinds[:2] == ["DynamoGraphDeployment", "PersistentVolumeClaim"], block[:200]
+        validate(manifests[0])
+        for manifest in manifests:
+            assert manifest["metadata"]["namespace"] == "ft"
+            assert manifest["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "dynamo-ft"
+        if "start load" in block or "Job" in kinds:
+            assert "Job" in kinds

@@ -29,23 +29,29 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
-def plan_manifests(spec: DeploymentSpec, options: Any) -> list[dict]:
-    """The objects a run of ``spec`` creates before its loads: the DGD (and the log PVC when
-    the ops part provides it). The run id is shown as ``dry-run``."""
+def plan_manifests(spec: DeploymentSpec, options: Any, loads: list[tuple[str, Any]] = ()) -> list[dict]:
+    """The objects a run of ``spec`` creates: the DGD, the log PVC, and a load Job for each
+    ``(name, LoadConfig)`` of ``loads``. The run id is shown as ``dry-run``."""
+    from ftlib.platform.kubernetes.load_job import (LoadJobImage, frontend_service_url, job_name, load_argv,
+                                                    load_job_manifest)
+    from ftlib.platform.kubernetes.pvc import log_pvc_name, pvc_manifest
+
     cluster = options if isinstance(options, ClusterOptions) else ClusterOptions.from_options(options)
-    manifests = [dgd_body(spec, PLAN_RUN_ID, cluster.namespace, cluster.image)]
-    try:
-        from ftlib.platform.kubernetes.pvc import log_pvc_name, pvc_manifest
-    except ImportError:
-        return manifests
-    manifests.append(pvc_manifest(log_pvc_name(PLAN_RUN_ID), cluster.namespace, PLAN_RUN_ID, cluster.storage_class,
-                                  cluster.pvc_size))
+    manifests = [dgd_body(spec, PLAN_RUN_ID, cluster.namespace, cluster.image),
+                 pvc_manifest(log_pvc_name(PLAN_RUN_ID), cluster.namespace, PLAN_RUN_ID, cluster.storage_class,
+                              cluster.pvc_size)]
+    url = frontend_service_url(spec.name, spec.frontend.name, cluster.namespace)
+    for name, config in loads:
+        argv = load_argv(cluster.client_type, name, config, url, config.model_name or spec.model_name,
+                         config.tokenizer or spec.model_name)
+        manifests.append(load_job_manifest(job_name(name), cluster.namespace, PLAN_RUN_ID, LoadJobImage.choose(cluster),
+                                           argv, cluster.client_type))
     return manifests
 
 
-def manifests_yaml(spec: DeploymentSpec, options: Any) -> str:
+def manifests_yaml(spec: DeploymentSpec, options: Any, loads: list[tuple[str, Any]] = ()) -> str:
     """`plan_manifests` as one YAML stream."""
-    return yaml.safe_dump_all(plan_manifests(spec, options), sort_keys=False)
+    return yaml.safe_dump_all(plan_manifests(spec, options, loads), sort_keys=False)
 
 
 class KubernetesPlatform(Platform):

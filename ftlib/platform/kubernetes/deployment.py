@@ -421,7 +421,8 @@ class KubernetesDeployment(Deployment):
         """aiperf (or the legacy client) as a Job in the namespace, aimed at the frontend Service."""
         from ftlib.platform.kubernetes.load_job import load_runner
 
-        return load_runner(self.options, self.api, self.run_id, name, config, client_type, self.frontend_url, model,
+        own = client.ApiClient(self.api.configuration)  # its exec calls must not swap the watch's client
+        return load_runner(self.options, own, self.run_id, name, config, client_type, self.frontend_url, model,
                            tokenizer, output_dir)
 
     # -- teardown -------------------------------------------------------------------------
