@@ -55,8 +55,9 @@ def claim_evidence_folder(path: Path, scenario: str) -> evidence.EvidenceFolder:
 
 
 def slug(text: str) -> str:
-    """A file-system friendly name for a scenario."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:120] or "scenario"
+    """A file-system friendly name for a scenario: one that `ftlib.evidence.path_name` accepts
+    (a scenario named ``..`` or ``.hidden`` never names the output folder or a hidden one)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_").lstrip(".")[:120] or "scenario"
 
 
 @dataclass

@@ -168,3 +168,12 @@ def test_the_legacy_client_never_writes_into_a_folder_outside_the_evidence(tmp_p
     with pytest.raises(OutsideEvidence):
         load.start()
     assert not victim.exists()
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../../etc", ".hidden", "a/../../b", "/abs/dir", "x" * 300, "✓"])
+def test_every_scenario_name_becomes_a_folder_name_the_path_rule_accepts(name):
+    from ftlib.scenario import slug
+
+    folder = slug(name)
+    assert evidence.path_name(folder, "scenario folder") == folder
+    assert folder not in (".", "..")
