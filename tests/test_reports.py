@@ -4,8 +4,6 @@ resource history on real local processes (no Dynamo, nothing deployed)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,8 +13,9 @@ import pytest
 from ftlib.events import DeletePod, StartLoad, TerminateProcess, Wait, WaitForRecovery
 from ftlib.load.config import LoadConfig
 from ftlib.load.results import LoadResults, RequestRecord
-from ftlib.platform.base import PodInfo, ProcessInfo, Timeline, TimelineEntry
+from ftlib.platform.base import Timeline, TimelineEntry
 from ftlib.platform.local.resources import ProcessSampler
+from tests.test_platform_local_resources import PodsWithPids, sleeper  # noqa: F401 - sleeper is a fixture
 from ftlib.reports import FaultToleranceReport, ResourceHistory
 from ftlib.reports.fault_tolerance import JSON_FILE, MARKDOWN_FILE, WHOLE_RUN, percentile
 from ftlib.reports.resources import HISTORY_FILE
@@ -257,32 +256,16 @@ def test_a_scenario_that_never_deployed_still_gets_a_report(tmp_path, records):
 
 # -- the resource history ----------------------------------------------------------------------
 
-class FakeDeployment:
+class FakeDeployment(PodsWithPids):
     """Pods whose processes are given local pids; sampled as the local platform does."""
 
     def __init__(self, pods: dict[str, tuple[str, list[int]]], figures: bool = True):
-        self.pod_processes = pods
+        super().__init__(pods)
         self.figures = figures
         self.sampler = ProcessSampler()
 
-    def pods(self, service=None, include_deleted=False):
-        return [PodInfo(name, svc, True, 0, "Running", 0) for name, (svc, _) in self.pod_processes.items()
-                if service in (None, svc)]
-
-    def processes(self, pod):
-        return [ProcessInfo(pid, "cmd", i == 0) for i, pid in enumerate(self.pod_processes[pod][1])]
-
     def sample_resources(self):
         return self.sampler.sample(self) if self.figures else None
-
-
-@pytest.fixture
-def sleeper():
-    process = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(20 * 2**20); time.sleep(30)"])
-    time.sleep(0.3)  # let it allocate
-    yield process
-    process.kill()
-    process.wait()
 
 
 def test_resource_history_samples_in_the_background_and_writes_json_when_stopped(tmp_path, sleeper):
