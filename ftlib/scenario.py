@@ -87,7 +87,7 @@ class ScenarioContext:
             self.runtime_dir = evidence.allow(tempfile.mkdtemp(prefix="dft-s-"))
             log.info("deploying %s on %s", self.spec.describe(), self.platform.name)
             self.deployment = self.platform.deploy(self.spec, self.output_dir)
-            self.deployment.timeline.listeners.append(lambda entry: self.write_timeline())
+            self.deployment.timeline.listeners.append(self._timeline_grew)
             for monitor in self.monitors:
                 try:
                     monitor.start(self)
@@ -152,6 +152,8 @@ class ScenarioContext:
                 except Exception as error:  # noqa: BLE001
                     problems.append(f"{step}: {error}")
         self.write_timeline()
+        if self.deployment is not None and self._timeline_grew in self.deployment.timeline.listeners:
+            self.deployment.timeline.listeners.remove(self._timeline_grew)  # the files are final now
         if self.runtime_dir is not None:
             evidence.forget(self.runtime_dir)
             try:
@@ -274,8 +276,11 @@ class ScenarioContext:
                 _replace(self.output_dir / "events.txt", "\n".join(lines) + "\n")
                 if self.deployment is not None:
                     _replace(self.output_dir / "timeline.json", json.dumps(entries, indent=1) + "\n")
-            except (OSError, evidence.OutsideEvidence) as error:
+            except Exception as error:  # noqa: BLE001 - writing evidence never stops the platform's supervisor
                 log.warning("writing events.txt/timeline.json: %s", error)
+
+    def _timeline_grew(self, entry) -> None:  # noqa: ARG002 - a Timeline listener
+        self.write_timeline()
 
 
 def _seconds(ns: int | None, zero: int | None) -> float | None:
