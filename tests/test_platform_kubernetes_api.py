@@ -365,3 +365,15 @@ def test_teardown_deletes_only_the_dgd_carrying_this_runs_labels_and_waits_for_i
     assert not [p for p in fake_api.objects(PODS) if p["metadata"]["labels"].get(
         "nvidia.com/dynamo-graph-deployment-name") == "ft-down"]
     assert deployment.read_dgd() is None
+
+
+def test_a_kill_that_exits_non_zero_is_a_target_error_with_what_kill_said_faking_the_api_at_the_http_boundary(
+        fake_api, api_client, tmp_path, cleanup):
+    deployment, operator = ready_deployment(fake_api, api_client, tmp_path, cleanup, name="ft-exit")
+    pod = deployment.pods("decode")[0].name
+    engine = next(p for p in deployment.processes(pod) if p.is_main)
+    operator._kill = lambda fake, signal_name, pid: ("", f"kill: ({pid}) - No such process\n", 1)  # gone meanwhile
+
+    with pytest.raises(TargetError, match=rf"kill -s TERM {engine.pid} failed in pod '{pod}': "
+                                          rf"kill: \({engine.pid}\) - No such process"):
+        deployment.signal_process(pod, engine.pid, "SIGTERM")

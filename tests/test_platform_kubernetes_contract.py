@@ -40,6 +40,12 @@ def test_behave_runs_delete_kill_and_upgrade_steps_on_the_kubernetes_platform_fa
     with FakeApi() as api:
         kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
         client_ = api.api_client(tmp_path)
+        from kubernetes import client as k8s
+
+        k8s.CustomObjectsApi(client_).create_namespaced_custom_object(  # someone else's, in the same namespace
+            "nvidia.com", "v1alpha1", NAMESPACE, "dynamographdeployments",
+            {"apiVersion": "nvidia.com/v1alpha1", "kind": "DynamoGraphDeployment",
+             "metadata": {"name": "not-ours", "namespace": NAMESPACE}, "spec": {"services": {}}})
         with FakeOperator(api, client_, start_delay=0.2):
             result = subprocess.run(
                 [sys.executable, "-m", "behave", str(features), "-f", "plain", "--no-capture",
@@ -52,7 +58,8 @@ def test_behave_runs_delete_kill_and_upgrade_steps_on_the_kubernetes_platform_fa
         dgds = api.objects(dgd_resource("v1alpha1"))
         pods = api.objects(PODS)
     created = [r for r in requests if r.method.value == "POST" and r.url.path.endswith("/dynamographdeployments")]
-    assert [r.data["metadata"]["labels"]["app.kubernetes.io/managed-by"] for r in created] == ["dynamo-ft"]
+    ours = [r.data for r in created if r.data["metadata"]["name"] != "not-ours"]
+    assert [d["metadata"]["labels"]["app.kubernetes.io/managed-by"] for d in ours] == ["dynamo-ft"]
     deleted_pods = [r for r in requests if r.method.value == "DELETE" and "/pods/" in r.url.path]
     assert deleted_pods and deleted_pods[0].params.get("gracePeriodSeconds") == "0"
     execs = [r for r in requests if r.url.path.endswith("/exec")]
@@ -60,7 +67,8 @@ def test_behave_runs_delete_kill_and_upgrade_steps_on_the_kubernetes_platform_fa
     patches = [r for r in requests if r.method.value == "PATCH" and r.headers.get("Content-Type") ==
                "application/merge-patch+json" and "spec" in (r.data or {})]
     assert patches and "TEST_ROLLING_UPDATE_TRIGGER" in json.dumps(patches[-1].data)
-    assert dgds == [] and pods == []  # teardown removed the DGD and, through it, its pods
+    assert [d["metadata"]["name"] for d in dgds] == ["not-ours"] and pods == []  # ours and its pods went
+    assert not [r for r in requests if r.method.value == "DELETE" and r.url.path.endswith("/not-ours")]
     scenario = next((tmp_path / "out").iterdir())
     files = {p.relative_to(scenario).as_posix() for p in scenario.rglob("*") if p.is_file()}
     assert {"dgd.yaml", "dgd_status.yaml", "timeline.json"} <= files
