@@ -348,6 +348,7 @@ class FakeApi:
 
 
 PODS = kmock.resource("", "v1", "pods")
+JOBS = kmock.resource("batch", "v1", "jobs")
 
 
 def dgd_resource(version: str) -> kmock.resource:
@@ -387,6 +388,7 @@ class FakeOperator:
         own = client.ApiClient(api_client.configuration)  # never share a client with the code under test
         self.core = client.CoreV1Api(own)
         self.custom = client.CustomObjectsApi(own)
+        self.batch = client.BatchV1Api(own)
         self.start_delay, self.premature_success, self.hide_faults = start_delay, premature_success, hide_faults
         self.stuck_terminating, self.has_ps, self.engine_pid1 = stuck_terminating, ps, engine_pid1
         self.pods: dict[str, FakePod] = {}
@@ -425,6 +427,11 @@ class FakeOperator:
                 for dgd in self.api.objects(dgd_resource(version)):
                     names.add(dgd["metadata"]["name"])
                     self._reconcile(version, dgd)
+            for job in self.api.objects(JOBS):  # the PVC bind probe: mounts the claim and succeeds
+                labels = job["metadata"].get("labels") or {}
+                if labels.get("dynamo-ft/part") == "pvc-probe" and not (job.get("status") or {}).get("succeeded"):
+                    self.batch.patch_namespaced_job_status(job["metadata"]["name"], self.namespace,
+                                                           {"status": {"succeeded": 1}})
             for pod in self.api.objects(PODS):  # the garbage collector: pods of a deleted DGD go
                 if pod["metadata"]["labels"].get(GRAPH_LABEL) not in names and not pod["metadata"].get("deletionTimestamp"):
                     self.core.delete_namespaced_pod(pod["metadata"]["name"], self.namespace)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kmock
 import pytest
 
 from tests.kube_fake import NAMESPACE, PODS, FakeApi, FakeOperator, dgd_resource
@@ -57,6 +58,7 @@ def test_behave_runs_delete_kill_and_upgrade_steps_on_the_kubernetes_platform_fa
         requests = api.requests()
         dgds = api.objects(dgd_resource("v1alpha1"))
         pods = api.objects(PODS)
+        claims = api.objects(kmock.resource("", "v1", "persistentvolumeclaims"))
     created = [r for r in requests if r.method.value == "POST" and r.url.path.endswith("/dynamographdeployments")]
     ours = [r.data for r in created if r.data["metadata"]["name"] != "not-ours"]
     assert [d["metadata"]["labels"]["app.kubernetes.io/managed-by"] for d in ours] == ["dynamo-ft"]
@@ -69,6 +71,9 @@ def test_behave_runs_delete_kill_and_upgrade_steps_on_the_kubernetes_platform_fa
     assert patches and "TEST_ROLLING_UPDATE_TRIGGER" in json.dumps(patches[-1].data)
     assert [d["metadata"]["name"] for d in dgds] == ["not-ours"] and pods == []  # ours and its pods went
     assert not [r for r in requests if r.method.value == "DELETE" and r.url.path.endswith("/not-ours")]
+    pvc_posts = [r for r in requests if r.method.value == "POST" and r.url.path.endswith("/persistentvolumeclaims")]
+    assert [r.data["spec"]["accessModes"] for r in pvc_posts] == [["ReadWriteMany"]] and claims == []
+    assert pvc_posts[0].data["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "dynamo-ft"
     scenario = next((tmp_path / "out").iterdir())
     files = {p.relative_to(scenario).as_posix() for p in scenario.rglob("*") if p.is_file()}
     assert {"dgd.yaml", "dgd_status.yaml", "timeline.json"} <= files

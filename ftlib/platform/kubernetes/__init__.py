@@ -91,8 +91,18 @@ class KubernetesPlatform(Platform):
             from ftlib.platform.kubernetes.service_restart import restart_platform_services
 
             restart_platform_services(self.api, self.options.namespace)
+        from kubernetes import client
+
+        from ftlib.platform.kubernetes.pvc import create_log_pvc
+
         deployment = KubernetesDeployment(spec, output_dir, self.api, self.options, self.run_id)
-        deployment.apply()
+        try:
+            create_log_pvc(client.CoreV1Api(self.api), client.BatchV1Api(self.api), self.options.namespace,
+                           self.run_id, self.options.storage_class, self.options.pvc_size)
+            deployment.apply()
+        except BaseException:
+            deployment.teardown()  # the scenario gets no deployment to tear down: leave nothing behind
+            raise
         return deployment
 
 

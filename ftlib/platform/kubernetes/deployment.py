@@ -433,9 +433,12 @@ class KubernetesDeployment(Deployment):
             return
         self._torn_down = True
         self.watch.stop()
-        if not self._applied:
-            return
         from ftlib.platform.kubernetes.jobs import run_selector, teardown_run_objects
+
+        if not self._applied:  # only the run's Jobs and PVC (if any) exist
+            teardown_run_objects(self.core, client.BatchV1Api(self.api), self.namespace, self.run_id,
+                                 keep=self.options.keep_resources, timeout=timeout)
+            return
 
         if self.options.keep_resources:
             log.warning("keep_resources=true: kept DynamoGraphDeployment %s and the Jobs/PVCs of run %s in namespace "
