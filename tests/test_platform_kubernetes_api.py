@@ -377,3 +377,14 @@ def test_a_kill_that_exits_non_zero_is_a_target_error_with_what_kill_said_faking
     with pytest.raises(TargetError, match=rf"kill -s TERM {engine.pid} failed in pod '{pod}': "
                                           rf"kill: \({engine.pid}\) - No such process"):
         deployment.signal_process(pod, engine.pid, "SIGTERM")
+
+
+def test_a_container_that_is_not_running_has_no_processes_rather_than_an_error_faking_the_api_at_the_http_boundary(
+        fake_api, api_client, tmp_path, cleanup):
+    deployment, _ = ready_deployment(fake_api, api_client, tmp_path, cleanup, name="ft-down-container")
+    pod = deployment.pods("decode")[0].name
+    fake_api.fail("GET", f"/pods/{pod}/exec$", 400, reason="BadRequest",
+                  message='container main is not valid for pod ' + pod)
+
+    assert deployment.processes(pod) == []
+    assert len(fake_api.requests("GET", f"/pods/{pod}/exec$")) >= 1

@@ -64,3 +64,11 @@ def test_a_403_is_explained_with_the_verb_resource_and_the_role_to_apply():
     text = retry.explain(error, "exec into", "pods/exec", "ft")
     assert "not allowed to exec into pods/exec in namespace 'ft'" in text
     assert "deploy/rbac.yaml" in text and "cannot create resource" in text
+
+
+def test_a_refused_exec_handshake_is_a_verdict_and_a_failed_websocket_connection_is_retried():
+    refused = ApiException(status=0, reason="Handshake status 400 Bad Request -+-+- {'connection': 'close'}")
+    unreachable = ApiException(status=0, reason="[Errno 111] Connection refused")
+
+    assert not retry.is_transient(refused)
+    assert retry.is_transient(unreachable)

@@ -319,6 +319,9 @@ class KubernetesDeployment(Deployment):
                           command=list(argv), container=MAIN_CONTAINER, stderr=True, stdin=False, stdout=True,
                           tty=False, _preload_content=False)
         except ApiException as error:
+            if error.status in (400, 404) or _refused_handshake(error, ("400", "404")):
+                raise ContainerNotRunning(f"pod {pod!r}: its main container is not running ({short_reason(error)})") \
+                    from error
             raise PlatformError(explain(error, "exec into", f"pod {pod}", self.namespace)) from error
         try:
             ws.run_forever(timeout=timeout)
@@ -331,7 +334,16 @@ class KubernetesDeployment(Deployment):
             ws.close()
 
     def processes(self, pod: str) -> list[ProcessInfo]:
+        """Processes of the pod's main container; none while that container is not running (just
+        killed, restarting) or the pod is going away."""
         self._require_pod(pod)
+        try:
+            return self._processes(pod)
+        except ContainerNotRunning as error:
+            log.info("%s: no processes", error)
+            return []
+
+    def _processes(self, pod: str) -> list[ProcessInfo]:
         out, err, code, message = self.run_in_pod(pod, PS_ARGV)
         if code != 0 and (code in NOT_FOUND_CODES or "not found" in (message + err).lower()):
             out, err, code, message = self.run_in_pod(pod, PROC_ARGV)
@@ -474,6 +486,15 @@ class KubernetesDeployment(Deployment):
                                     + ("the DGD, " if dgd is not None else "") + f"pods {left}. Look: kubectl -n "
                                     f"{self.namespace} get dynamographdeployment,pods -l {graph_selector(self.name)}")
             time.sleep(self.poll_seconds)
+
+
+class ContainerNotRunning(TargetError):
+    """Exec was refused because the container is not running (or the pod is gone)."""
+
+
+def _refused_handshake(error: ApiException, statuses: tuple[str, ...]) -> bool:
+    reason = str(error.reason or "")
+    return error.status == 0 and any(f"Handshake status {code}" in reason for code in statuses)
 
 
 def exit_status(text: str | None) -> tuple[int | None, str]:

@@ -35,7 +35,10 @@ def is_transient(error: BaseException) -> bool:
 
 
 def _is_connection_reason(error: ApiException) -> bool:
-    return "connection" in str(error.reason or "").lower()
+    """A websocket (exec) call that could not connect; a refused handshake (the server answered
+    4xx, e.g. the container is not running) is a verdict, not a connection error."""
+    reason = str(error.reason or "")
+    return "Handshake status" not in reason and "connection" in reason.lower()
 
 
 def retry_after(error: BaseException | None) -> float | None:
