@@ -136,6 +136,28 @@ class ProcessGroup(subprocess.Popen):
                 return False
             return True
 
+    def signal_member(self, pid: int, sig: int) -> bool:
+        """Signal one process of this group (a fault aimed at one process of a pod). A pidfd is
+        opened first, then the process must still be in this group, whose leader is not reaped:
+        a number reused between listing the processes and signalling is never hit. False if
+        nothing was sent."""
+        with self._group_lock:
+            if self.returncode is not None:
+                return False
+            try:
+                pidfd = os.pidfd_open(pid)
+            except OSError:
+                return False
+            try:
+                if os.getpgid(pid) != self.pid:
+                    return False
+                signal.pidfd_send_signal(pidfd, sig)
+                return True
+            except OSError:
+                return False
+            finally:
+                os.close(pidfd)
+
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
 

@@ -105,3 +105,17 @@ def test_a_plain_popen_group_is_never_signalled(signals_sent):
     assert kill_group(child) is False
     assert signals_sent == []
     assert issubclass(ProcessGroup, subprocess.Popen), "a ProcessGroup is used wherever a Popen was"
+
+
+def test_one_member_of_the_group_is_signalled_only_while_it_is_in_the_group(tmp_path):
+    pid_file = tmp_path / "helper.pid"
+    child = spawn(["sh", "-c", f"sleep 60 & echo $! > {pid_file}; wait"], dict(os.environ), tmp_path / "out.log")
+    deadline = time.monotonic() + 5
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    helper = int(pid_file.read_text())
+    assert child.signal_member(os.getpid(), signal.SIGTERM) is False, "a process outside the group is refused"
+    assert child.signal_member(helper, signal.SIGKILL) is True
+    assert child.wait(timeout=10) == 0  # the shell's wait returns once its helper is gone
+    assert child.signal_member(helper, signal.SIGKILL) is False, "nothing is sent once the leader is reaped"

@@ -248,7 +248,9 @@ class LocalDeployment(Deployment):
     def signal_process(self, pod: str, pid: int, signal_name: str) -> None:
         if pid not in {p.pid for p in self.processes(pod)}:
             raise TargetError(f"process {pid} is not running in pod {pod!r}")
-        os.kill(pid, getattr(signal, signal_name))
+        process = self._pod(pod).process  # through a pidfd, only while pid is still in the pod's group
+        if process is None or not process.signal_member(pid, getattr(signal, signal_name)):
+            raise TargetError(f"process {pid} is no longer running in pod {pod!r}")
 
     def logs(self, pod: str, previous: bool = False) -> str:
         target = self._pod(pod, include_deleted=True)
