@@ -5,7 +5,6 @@ Nothing here starts a process: the suite reads files and builds objects, nothing
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -18,20 +17,10 @@ RECORDS = DATA / "aiperf_records_worker_killed.jsonl"
 SUMMARY = DATA / "aiperf_summary_cancelled.json"
 
 
-def shared_dir() -> Path:
-    """The project's shared folder: ``$FT_SHARED_DIR``, else ``shared/`` beside the repository."""
-    override = os.environ.get("FT_SHARED_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[1].parent / "shared"
-
-
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """Dynamo's own example deployments (upstream naming), kept outside the repository."""
-    folder = shared_dir() / "reference" / "dynamo"
-    if not folder.is_dir():
-        pytest.skip(f"the upstream Dynamo examples are not at {folder}; set FT_SHARED_DIR to the folder that "
-                    "holds reference/dynamo/*.yaml")
-    return folder
+    """Dynamo's own example deployments (upstream naming), vendored in ``tests/data/dynamo_examples``."""
+    return DATA / "dynamo_examples"
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ import yaml
 
 from ftlib.errors import SpecError
 from ftlib.spec import BACKENDS, TOPOLOGIES, DeploymentSpec, get_deployment_spec
+from tests.conftest import DATA
 
 # -- the deployments this project ships ---------------------------------------------------------
 
@@ -515,10 +516,10 @@ def test_disaggregation_mode_in_args_gives_an_unlabelled_worker_its_role():
 # -- edits write only what the custom resource declares ----------------------------------------
 
 @pytest.fixture(scope="module")
-def crd_schemas(reference_dir) -> dict:
+def crd_schemas() -> dict:
     """The DynamoGraphDeployment CRD's openAPI schema per version (parsed with libyaml: 1.5 MB)."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(reference_dir / "nvidia.com_dynamographdeployments.yaml") as stream:
+    with open(DATA / "crd" / "nvidia.com_dynamographdeployments.yaml") as stream:
         crd = yaml.load(stream, Loader=loader)
     return {v["name"]: v["schema"]["openAPIV3Schema"] for v in crd["spec"]["versions"]}
 
