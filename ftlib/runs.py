@@ -97,10 +97,6 @@ _current: RunRecord | None = None
 _saved_tempdir: tuple[str | None, str | None] = (None, None)
 
 
-def current_run() -> RunRecord | None:
-    return _current
-
-
 def start_run() -> RunRecord:
     """Register this process as a run (once) and move its temporary files into the run's folder."""
     global _current, _saved_tempdir
