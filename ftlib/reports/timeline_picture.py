@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from ftlib import evidence
 from ftlib.events.base import started_faults
 from ftlib.events.load import StartLoad
 from ftlib.events.time import recovery_point
@@ -325,8 +326,8 @@ class TimelinePicture(Report):
                 log.info("no timeline picture: no load recorded a request")
             return []
         figure = draw(data)
-        ctx.output_dir.mkdir(parents=True, exist_ok=True)
-        paths = [ctx.output_dir / PNG_FILE, ctx.output_dir / SVG_FILE]
+        directory = evidence.make_dir(ctx.output_dir)
+        paths = [evidence.inside(directory / PNG_FILE), evidence.inside(directory / SVG_FILE)]
         figure.savefig(paths[0], dpi=130)
         figure.savefig(paths[1])
         log.info("timeline picture: %s", paths[0])
