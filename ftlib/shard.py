@@ -37,6 +37,7 @@ PORTS = (20000, 32767)  # Dynamo 1.6.1 reads DYN_SYSTEM_PORT as i16: stay below 
 STOP_GRACE_SECONDS = 120.0
 _SUMMARY = re.compile(r"(\d+) scenarios? passed, (\d+) failed, (\d+) skipped")
 _LOAD_SECONDS = re.compile(r"for (\d+(?:\.\d+)?) (seconds?|minutes?)")
+_SCENARIO_LINE = re.compile(r"\s+\w+ in \d+(\.\d+)? s: ")  # ftlib.console.scenario_line
 _PASS_SECONDS = re.compile(r"^(\d+(?:\.\d+)?) seconds? pass")
 DURATIONS = Path.home() / ".cache" / "dynamo-ft" / "durations.json"
 
@@ -240,7 +241,7 @@ class ShardRunner:
         if code != 0 and outcome.failed == 0:
             outcome.failed = max(1, len(group) - outcome.passed)
         outcome.skipped = max(0, len(group) - outcome.passed - outcome.failed)
-        outcome.lines = [line for line in text.splitlines() if line.startswith(("  verdict", "  evidence", "RESULT"))]
+        outcome.lines = [line for line in text.splitlines() if _SCENARIO_LINE.match(line)]
         return outcome
 
     def interrupt(self, signum, frame) -> None:  # noqa: ARG002 - a signal handler
@@ -284,7 +285,7 @@ class ShardRunner:
             state = "skipped"
         print(f"[{done}/{total}] {state:7} {outcome.seconds:6.1f} s  {' '.join(outcome.locations)}  "
               f"{outcome.names[0][:70]}", flush=True)
-        for line in outcome.lines if state == "FAILED" else ():
+        for line in outcome.lines:  # the child's own line: every verdict with its numbers, the evidence
             print(f"           {line.strip()}", flush=True)
         if state == "FAILED":
             print(f"           console output: {outcome.log}", flush=True)

@@ -118,6 +118,7 @@ def test_shards_run_every_scenario_and_close_with_the_counts(sample):
     assert done.returncode == 1, done.stdout
     assert done.stdout.splitlines()[-1] == "scenarios: 2 passed, 1 failed"
     assert "FAILED" in done.stdout and "one fails" in done.stdout
+    assert "failed on purpose" not in done.stdout  # no traceback or message dump, only the summary lines
     assert (sample / "out" / "shards.json").exists()
 
 
