@@ -11,12 +11,12 @@ and tested on a real run's records.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
 from ftlib.events.base import started_faults
 from ftlib.events.time import recovery_point
-from ftlib.load.inflight import CUT, FAILED_OTHERWISE, REJECTED, SUCCEEDED, in_flight_at, outcomes
+from ftlib.load.inflight import CUT, FAILED_OTHERWISE, REJECTED, SUCCEEDED, InFlightWait, in_flight_at, outcomes
 
 if TYPE_CHECKING:
     from ftlib.events.base import Event
@@ -70,10 +70,7 @@ class FaultWindow:
     cut: int
     rejected: int
     failed_otherwise: int
-    in_flight_wait: dict | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+    in_flight_wait: InFlightWait | None = None
 
 
 def fault_window(records: Iterable["RequestRecord"], fault_ns: int, ready_ns: int | None,
@@ -128,8 +125,7 @@ def fault_windows(events: list["Event"], records: list["RequestRecord"],
         until = faults[number + 1].started_ns if number + 1 < len(faults) else None
         window = fault_window(records, fault.started_ns, ready, until, load_start, fault_label(fault),
                               fault.description, source)
-        wait = getattr(fault, "in_flight_wait", None)
-        window.in_flight_wait = wait.to_dict() if wait is not None else None
+        window.in_flight_wait = getattr(fault, "in_flight_wait", None)
         windows.append(window)
     return windows
 

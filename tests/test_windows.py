@@ -13,6 +13,7 @@ import pytest
 from conftest import RECORDS
 from ftlib.events import DeletePod, FreezeProcess, StartLoad, WaitForRecovery
 from ftlib.load.config import LoadConfig
+from ftlib.load.inflight import InFlightWait
 from ftlib.load.results import LoadResults, RequestRecord
 from ftlib.platform.base import Timeline, TimelineEntry
 from ftlib.reports.fault_tolerance import JSON_FILE, MARKDOWN_FILE, FaultToleranceReport
@@ -146,9 +147,8 @@ def test_the_report_shows_each_fault_against_time_in_markdown_and_json(tmp_path)
 def test_the_report_warns_when_a_fault_hit_nothing_in_flight(tmp_path):
     ctx = report_context(tmp_path, 1.8)  # the lull from 1.691 to 1.978 s
     fault = ctx.events[1]
-    fault.in_flight_wait = SimpleNamespace(to_dict=lambda: {"wanted": 1, "timeout_seconds": 5.0,
-                                                            "waited_seconds": 5.0, "last_seen": 0,
-                                                            "most_seen": 0, "reached": False})
+    fault.in_flight_wait = InFlightWait(wanted=1, timeout_seconds=5.0, waited_seconds=5.0, last_seen=0, most_seen=0,
+                                        reached=False)
     FaultToleranceReport().generate(ctx)
     markdown = (ctx.output_dir / MARKDOWN_FILE).read_text()
     assert "**Warning:** 0 requests were in flight when DeletePod(decode) hit" in markdown

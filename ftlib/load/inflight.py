@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from ftlib.load.results import RequestRecord
@@ -44,8 +44,6 @@ class InFlightWait:
         return (f"fewer than {self.wanted} requests in flight after waiting {self.waited_seconds:.2f} s "
                 f"(bound {self.timeout_seconds:g} s): {seen}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def wait_for_in_flight(read: Callable[[], int | None], wanted: int, timeout: float, poll: float = POLL_SECONDS,

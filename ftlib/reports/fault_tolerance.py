@@ -242,10 +242,10 @@ def in_flight_warnings(windows: list[FaultWindow]) -> list[str]:
     warnings = []
     for window in windows:
         wait = window.in_flight_wait
-        if wait is not None and not wait["reached"]:
-            warnings.append(f"{window.label} was injected after waiting {wait['waited_seconds']:.1f} s for "
-                            f"{wait['wanted']} requests in flight without seeing them (the frontend reported at most "
-                            f"{wait['most_seen']})")
+        if wait is not None and not wait.reached:
+            warnings.append(f"{window.label} was injected after waiting {wait.waited_seconds:.1f} s for "
+                            f"{wait.wanted} requests in flight without seeing them (the frontend reported at most "
+                            f"{wait.most_seen})")
         if window.in_flight == 0:
             warnings.append(f"0 requests were in flight when {window.label} hit: this run measured how new requests "
                             "are refused, not what happens to requests cut mid-flight")
@@ -314,9 +314,9 @@ def _waited(window: FaultWindow) -> str:
     wait = window.in_flight_wait
     if wait is None:
         return "none (no load was running)"
-    seen = "-" if wait["most_seen"] is None else str(wait["most_seen"])
-    outcome = "" if wait["reached"] else ", **not reached**"
-    return f"{wait['waited_seconds']:.2f} s for {wait['wanted']} (frontend saw up to {seen}{outcome})"
+    seen = "-" if wait.most_seen is None else str(wait.most_seen)
+    outcome = "" if wait.reached else ", **not reached**"
+    return f"{wait.waited_seconds:.2f} s for {wait.wanted} (frontend saw up to {seen}{outcome})"
 
 
 def _fault_window_tables(windows: list[FaultWindow]) -> list[str]:
