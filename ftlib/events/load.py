@@ -56,8 +56,9 @@ class StartLoad(Event):
         if ctx.seed is None:
             ctx.seed = secrets.randbelow(2**31)
             log.info("random seed %d chosen for this scenario's loads (-D seed=%d reproduces them)", ctx.seed, ctx.seed)
-        earlier = ctx.loads()[:ctx.loads().index(self)] if self in ctx.loads() else ctx.loads()
-        seed = (ctx.seed + len(earlier)) % 2**32
+        loads = ctx.loads()
+        earlier = next((number for number, load in enumerate(loads) if load is self), len(loads))
+        seed = (ctx.seed + earlier) % 2**32
         log.info("load %r: random seed %d", self.name, seed)
         return replace(self.load_config, random_seed=seed)
 
