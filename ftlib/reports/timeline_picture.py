@@ -326,8 +326,8 @@ class TimelinePicture(Report):
                 log.info("no timeline picture: no load recorded a request")
             return []
         figure = draw(data)
-        directory = evidence.make_dir(ctx.output_dir)
-        paths = [evidence.inside(directory / PNG_FILE), evidence.inside(directory / SVG_FILE)]
+        paths = [evidence.inside(ctx.output_dir / PNG_FILE), evidence.inside(ctx.output_dir / SVG_FILE)]
+        paths[0].parent.mkdir(parents=True, exist_ok=True)  # as evidence.write_text does, once both are checked
         figure.savefig(paths[0], dpi=130)
         figure.savefig(paths[1])
         log.info("timeline picture: %s", paths[0])
