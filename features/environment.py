@@ -55,15 +55,7 @@ def before_scenario(context, scenario):
         context.ft = GherkinScenario(scenario.name, options, REPO_ROOT, execute=False)
         return
     if options.dry_run:
-        print(f"\nPLAN {scenario.name}\n{context.ft.describe_plan()}", file=sys.__stdout__, flush=True)
-        if options.platform == "kubernetes" and context.ft.spec is not None:
-            from ftlib.platform.kubernetes import manifests_yaml  # what the run would apply, exactly
-
-            loads = [(e.name, e.load_config) for e in context.ft.events if hasattr(e, "load_config")]
-            print(f"MANIFESTS {scenario.name}\n---\n{manifests_yaml(context.ft.spec, options, loads)}",
-                  file=sys.__stdout__, flush=True)
-        context.ft_dry_run.add(context.ft)
-        scenario.skip("dry run: planned, nothing deployed")
+        _print_dry_run(context, scenario)
         return
     planned_fault = bool(context.ft.validator.faults)
     context.ft_planned_checks = context.ft.checks  # every check is judged, even if its step never runs
@@ -76,6 +68,20 @@ def before_scenario(context, scenario):
     context.ft_log = logging.FileHandler(evidence.inside(context.ft.output_dir / "scenario.log"))
     context.ft_log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger("ftlib").addHandler(context.ft_log)
+
+
+def _print_dry_run(context, scenario):
+    """Print the scenario's plan (and, on kubernetes, the manifests a run would apply), then skip it."""
+    ft, options = context.ft, context.ft_options
+    print(f"\nPLAN {scenario.name}\n{ft.describe_plan()}", file=sys.__stdout__, flush=True)
+    if options.platform == "kubernetes" and ft.spec is not None:
+        from ftlib.platform.kubernetes import manifests_yaml  # what the run would apply, exactly
+
+        loads = list(ft.validator.load_configs.items())  # (name, config) of every load, in step order
+        print(f"MANIFESTS {scenario.name}\n---\n{manifests_yaml(ft.spec, options, loads)}",
+              file=sys.__stdout__, flush=True)
+    context.ft_dry_run.add(ft)
+    scenario.skip("dry run: planned, nothing deployed")
 
 
 def _unique_name(context, name: str) -> str:
