@@ -320,8 +320,8 @@ class LocalDeployment(Deployment):
         self._probe_pool.shutdown(wait=False, cancel_futures=True)
         try:
             evidence.remove_tree(self.runtime_dir, root=tempfile.gettempdir())
-        except OSError:
-            pass
+        except OSError as error:  # teardown goes on; ./run clean removes what a run left behind
+            log.warning("removing the runtime folder %s of deployment %s: %s", self.runtime_dir, self.spec.name, error)
         _LIVE.discard(self)
         log.info("deployment %s torn down in %.1f s: %d pods stopped by SIGTERM%s", self.spec.name,
                  time.monotonic() - started, len(pods) - len(killed),
