@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from ftlib import validate
@@ -91,11 +92,15 @@ class LoadCheck(Check, ABC):
         """``what`` naming the load when it is not the default one."""
         return what if self.name == "default" else f"{what} (load {self.name!r})"
 
+    @staticmethod
+    def records_file(results: LoadResults) -> Path | str:
+        """The load's per-request records, the evidence of its verdicts ("" without a folder)."""
+        return results.directory / RECORDS_FILE if results.directory else ""
+
     def load_verdict(self, results: LoadResults, passed: bool, observed: str) -> Verdict:
         """A verdict read from the load's per-request records, with the load's state noted."""
-        records = results.directory / RECORDS_FILE if results.directory else ""
         cancelled = ", load cancelled" if results.was_cancelled else ""
-        return self.verdict(passed, observed + cancelled, records)
+        return self.verdict(passed, observed + cancelled, self.records_file(results))
 
     def failed_of(self, results: LoadResults) -> str:
         return f"{results.failed} of {results.total} failed{failure_kinds(results)}"
@@ -203,9 +208,8 @@ class WasCancelled(LoadCheck):
     def judge(self, ctx: "ScenarioContext") -> Verdict:
         results = self.results(ctx)
         state = "it was cancelled" if results.was_cancelled else "it ran to completion"
-        records = results.directory / RECORDS_FILE if results.directory else ""
         return self.verdict(results.was_cancelled == self.cancelled,
-                            f"{state} ({results.total} requests recorded)", records)
+                            f"{state} ({results.total} requests recorded)", self.records_file(results))
 
     @property
     def description(self) -> str:
