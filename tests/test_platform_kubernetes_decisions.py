@@ -14,6 +14,7 @@ from ftlib.errors import SpecError
 from ftlib.platform.kubernetes import readiness, retry, selectors
 from ftlib.platform.kubernetes.deployment import exit_status
 from ftlib.platform.kubernetes.evidence import cpu_cores, memory_bytes
+from ftlib.events.faults import SIGNAL_NAMES
 from ftlib.platform.kubernetes.procs import kill_argv, parse_ps, pid1_note
 from ftlib.platform.kubernetes.timeline import pod_state, transitions
 
@@ -141,6 +142,11 @@ def test_signals_are_sent_by_name_as_argv_and_bad_ones_are_refused():
         kill_argv(58, "SIGBOGUS")
     with pytest.raises(SpecError, match="positive whole number"):
         kill_argv(0, "SIGKILL")
+
+
+@pytest.mark.parametrize("name", SIGNAL_NAMES)
+def test_every_signal_a_fault_step_accepts_in_the_plan_can_be_sent_in_a_pod(name):
+    assert kill_argv(58, name) == ["kill", "-s", name.removeprefix("SIG"), "58"]
 
 
 @pytest.mark.parametrize("status, expected", [

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 from ftlib.errors import SpecError
+from ftlib.events.faults import normalize_signal
 from ftlib.platform.base import ProcessInfo
 
 PS_ARGV = ["ps", "-eo", "pid,stat,args"]
@@ -30,7 +31,6 @@ PROC_SCRIPT = (
     "    print(d, state, args or '[kernel]')\n"
 )
 PROC_ARGV = ["python3", "-c", PROC_SCRIPT]
-SIGNALS = ("SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGSTOP", "SIGCONT", "SIGABRT")
 UNCATCHABLE = ("SIGKILL", "SIGSTOP")
 _LINE = re.compile(r"^\s*(\d+)\s+(\S+)\s+(.*)$")
 # exec exit codes that mean "this program is not in the image"
@@ -60,11 +60,9 @@ def _is_pause(command: str) -> bool:
 
 
 def kill_argv(pid: int, signal_name: str) -> list[str]:
-    """``kill -s <SIG> <pid>`` as an argv list, for a known signal name and a positive pid."""
-    name = signal_name.upper()
-    name = name if name.startswith("SIG") else "SIG" + name
-    if name not in SIGNALS:
-        raise SpecError(f"unknown signal {signal_name!r}; allowed: {', '.join(SIGNALS)}")
+    """``kill -s <SIG> <pid>`` as an argv list, for a positive pid and a signal the fault steps
+    accept (`ftlib.events.faults.normalize_signal`: the plan and every platform, one rule)."""
+    name = normalize_signal(signal_name)
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         raise SpecError(f"a process id is a positive whole number, got {pid!r}")
     return ["kill", "-s", name.removeprefix("SIG"), str(pid)]
