@@ -20,6 +20,7 @@ import pytest
 from ftlib.errors import PlatformError
 from ftlib.platform.local.deployment import LocalDeployment, http_get
 from ftlib.spec import ServiceSpec, get_deployment_spec
+from tests.procfs import gone
 
 STANDIN = Path(__file__).resolve().parent / "standin_pod.py"
 MODEL = "Qwen/Qwen3-0.6B"
@@ -157,7 +158,7 @@ def test_teardown_sends_sigterm_first_and_leaves_no_process(deploy):
     for pod in pods:
         assert "standin got SIGTERM" in deployment.logs(pod.name)
     for pid in pids:
-        assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+        assert gone(pid)
     assert not deployment.runtime_dir.exists()
 
 
@@ -251,14 +252,6 @@ def run_holder(tmp_path: Path, linger: bool) -> tuple[subprocess.Popen, list[int
     env = dict(os.environ, TMPDIR=str(tmp_path))  # a killed holder cannot remove its runtime folder
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
     return holder, [int(pid) for pid in holder.stdout.readline().split()]
-
-
-def gone(pid: int) -> bool:
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().split()[2] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def test_no_pod_outlives_a_killed_python_process(tmp_path):

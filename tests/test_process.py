@@ -11,14 +11,7 @@ from pathlib import Path
 import pytest
 
 from ftlib.process import ProcessGroup, kill_group, spawn
-
-
-def _state(pid: int) -> str:
-    """The /proc state letter of ``pid``, or 'gone'."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"
+from tests.procfs import process_state as _state
 
 
 @pytest.fixture

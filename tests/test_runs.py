@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from ftlib import runs
+from tests.procfs import gone
 
 KILLED_RUN = """
 import os, signal, subprocess, sys
@@ -46,11 +47,7 @@ def earlier_run(how: str) -> tuple[subprocess.Popen, str, Path, int]:
 
 
 def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    return not gone(pid)
 
 
 def test_a_killed_runs_folder_and_processes_are_reported_then_cleaned(registry, capsys):
