@@ -31,6 +31,8 @@ class RunOptions:
     load_image: image of the load Job (kubernetes; default: ``image``).
     keep_resources: keep the run's DGD, Jobs and PVC after the run, for debugging (kubernetes; it
     prints how to delete them later).
+    kube_log_tee: ``false`` stops copying each service's output to the run's log PVC (kubernetes;
+    the copy is what keeps the logs of deleted pods for the evidence).
     client_type: ``aiperf`` or ``legacy`` (a small built-in streaming client).
     output_dir: where each scenario's evidence goes (``<output_dir>/<scenario>/``).
     dry_run: resolve every scenario and print its plan; deploy nothing.
@@ -47,6 +49,7 @@ class RunOptions:
     allow_namespace: str | None = None
     load_image: str | None = None
     keep_resources: bool = False
+    kube_log_tee: bool = True
     client_type: str = "aiperf"
     output_dir: str = "test_outputs"
     dry_run: bool = False

@@ -7,7 +7,7 @@ import pytest
 from ftlib.errors import SpecError
 from ftlib.options import RunOptions
 
-ALLOWED = "platform, namespace, image, storage_class, skip_service_restart, kube_context, allow_namespace, load_image, keep_resources, client_type, output_dir, dry_run, seed"
+ALLOWED = "platform, namespace, image, storage_class, skip_service_restart, kube_context, allow_namespace, load_image, keep_resources, kube_log_tee, client_type, output_dir, dry_run, seed"
 
 
 def test_no_userdata_gives_the_defaults():

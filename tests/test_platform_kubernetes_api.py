@@ -281,8 +281,9 @@ def test_a_rolling_upgrade_merge_patches_a_v1alpha1_dgd_and_completes_when_the_o
 
     patch = [r for r in fake_api.requests("PATCH", DGD_PATH + "/ft-roll$") if "spec" in r.data][-1]
     assert patch.headers["Content-Type"] == "application/merge-patch+json"
-    assert patch.data == {"spec": {"services": {"decode": {"envs": [{"name": "TEST_ROLLING_UPDATE_TRIGGER",
-                                                                      "value": "abc123"}]}}}}
+    pod_name = {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}  # the log tee's
+    assert patch.data == {"spec": {"services": {"decode": {"envs": [pod_name, {"name": "TEST_ROLLING_UPDATE_TRIGGER",
+                                                                                "value": "abc123"}]}}}}
     assert not old & {p.name for p in deployment.pods("decode")}
     kinds = [e.kind for e in deployment.timeline.since(0)]
     assert kinds.index("rollout_started") < kinds.index("rollout_complete")
@@ -304,7 +305,10 @@ def test_a_rolling_upgrade_of_a_v1beta1_dgd_is_a_json_patch_of_one_component_fak
 
 
 def test_logs_metrics_descriptions_and_evidence_use_the_pod_subresources_faking_the_api_at_the_http_boundary(
-        fake_api, api_client, tmp_path, cleanup):
+        fake_api, api_client, tmp_path, cleanup, monkeypatch, caplog):
+    from ftlib.platform.kubernetes import pvc_logs
+
+    monkeypatch.setattr(pvc_logs, "START_TIMEOUT", 0.1)  # no Job controller here: the PVC reader never starts
     deployment, operator = ready_deployment(fake_api, api_client, tmp_path, cleanup, name="ft-evidence")
     worker = deployment.pods("decode")[0].name
     frontend = deployment.pods("Frontend")[0].name
@@ -328,6 +332,7 @@ def test_logs_metrics_descriptions_and_evidence_use_the_pod_subresources_faking_
     assert any(f.startswith(f"decode/{worker}_") and f.endswith(".previous.log") for f in files)
     assert any(f.startswith(f"decode/{worker}_") and f.endswith(".metrics.log") for f in files)
     assert any(f.startswith(f"Frontend/{frontend}_") and f.endswith(".yaml") for f in files)
+    assert "evidence problem: the service logs on the log PVC were not copied back" in caplog.text
 
 
 def test_resource_figures_come_from_the_metrics_api_or_are_plainly_absent_faking_the_api_at_the_http_boundary(

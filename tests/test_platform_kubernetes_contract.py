@@ -51,7 +51,8 @@ def test_behave_runs_delete_kill_and_upgrade_steps_on_the_kubernetes_platform_fa
             result = subprocess.run(
                 [sys.executable, "-m", "behave", str(features), "-f", "plain", "--no-capture",
                  "-D", "platform=kubernetes", "-D", f"namespace={NAMESPACE}", "-D", "image=registry.example/dynamo:1.6.1",
-                 "-D", f"output_dir={tmp_path / 'out'}"],
+                 "-D", f"output_dir={tmp_path / 'out'}",
+                 "-D", "kube_log_tee=false"],  # no Job controller runs the PVC log reader here (test_..._log_tee)
                 cwd=REPO, env={**os.environ, "KUBECONFIG": str(kubeconfig)}, capture_output=True, text=True, timeout=120)
         output = result.stdout + result.stderr
         assert result.returncode == 0, output[-4000:]

@@ -95,7 +95,7 @@ def test_keep_resources_deletes_nothing_and_prints_how_to_delete_later(fake):
     assert f"kubectl -n ft delete job,pvc -l {SELECTOR}" in message
     assert fake.requests("DELETE") == []
     assert {s.params.get("labelSelector") for s in fake.requests("GET")} == {
-        SELECTOR, f"{SELECTOR},dynamo-ft/part in (load,pvc-probe)"}
+        SELECTOR, f"{SELECTOR},dynamo-ft/part in (load,pvc-probe,log-reader)"}
 
 
 def test_teardown_deletes_only_what_the_run_labels_select_and_waits_until_gone(fake):
@@ -107,7 +107,7 @@ def test_teardown_deletes_only_what_the_run_labels_select_and_waits_until_gone(f
         "/apis/batch/v1/namespaces/ft/jobs/ft-load-default-r1a2b3",
         "/api/v1/namespaces/ft/persistentvolumeclaims/ft-logs-r1a2b3"]
     assert {s.params.get("labelSelector") for s in fake.requests("GET")} == {
-        SELECTOR, f"{SELECTOR},dynamo-ft/part in (load,pvc-probe)"}
+        SELECTOR, f"{SELECTOR},dynamo-ft/part in (load,pvc-probe,log-reader)"}
 
 
 def test_a_service_restart_without_nats_or_etcd_is_skipped_with_a_note(fake):

@@ -37,7 +37,7 @@ def plan_manifests(spec: DeploymentSpec, options: Any, loads: list[tuple[str, An
     from ftlib.platform.kubernetes.pvc import log_pvc_name, pvc_manifest
 
     cluster = options if isinstance(options, ClusterOptions) else ClusterOptions.from_options(options)
-    manifests = [dgd_body(spec, PLAN_RUN_ID, cluster.namespace, cluster.image),
+    manifests = [dgd_body(spec, PLAN_RUN_ID, cluster.namespace, cluster.image, cluster.kube_log_tee),
                  pvc_manifest(log_pvc_name(PLAN_RUN_ID), cluster.namespace, PLAN_RUN_ID, cluster.storage_class,
                               cluster.pvc_size)]
     url = frontend_service_url(spec.name, spec.frontend.name, cluster.namespace)

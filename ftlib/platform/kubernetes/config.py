@@ -45,6 +45,8 @@ class ClusterOptions:
     pvc_size: size of that PVC (``1Gi``).
     skip_service_restart: ``false`` restarts the platform's NATS and etcd before deploying.
     keep_resources: keep the run's Jobs and PVC after the run (prints how to delete them).
+    kube_log_tee: mount the log PVC in every service and copy each service's output to it
+      (`ftlib.platform.kubernetes.log_tee`); ``false`` turns that off.
     client_type: ``aiperf`` or ``legacy`` (the built-in client, run in the load Job).
     """
 
@@ -57,6 +59,7 @@ class ClusterOptions:
     pvc_size: str = "1Gi"
     skip_service_restart: bool = True
     keep_resources: bool = False
+    kube_log_tee: bool = True
     client_type: str = "aiperf"
 
     @classmethod

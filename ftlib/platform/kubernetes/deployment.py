@@ -52,7 +52,7 @@ class KubernetesDeployment(Deployment):
         self.output_dir = Path(output_dir)
         self.api, self.options, self.run_id = api, options, run_id
         self.namespace = options.namespace
-        self.body = dgd_module.dgd_body(spec, run_id, self.namespace, options.image)
+        self.body = dgd_module.dgd_body(spec, run_id, self.namespace, options.image, options.kube_log_tee)
         self.version = dgd_module.api_version(self.body)
         self.custom, self.core = client.CustomObjectsApi(api), client.CoreV1Api(api)
         # kubernetes.stream swaps the request method of the client it is given while an exec
@@ -427,6 +427,23 @@ class KubernetesDeployment(Deployment):
         from ftlib.platform.kubernetes.evidence import write_evidence
 
         write_evidence(self, Path(directory))
+        self._copy_pvc_logs(Path(directory))
+
+    def _copy_pvc_logs(self, directory: Path) -> None:
+        """The services' logs kept on the log PVC (every container of every pod, deleted ones
+        too) as ``<Service>/<pod>_<stamp>.pvc.log``; a failure is logged, never a verdict."""
+        if not self.options.kube_log_tee or self._torn_down or not self._applied:
+            return
+        from ftlib.platform.kubernetes.pvc import log_pvc_name
+        from ftlib.platform.kubernetes.pvc_logs import copy_pvc_logs
+
+        image = self.options.image or next((s.image for s in self.spec.services.values() if s.image), None)
+        services = {p.name: p.service or "unknown" for p in self.pods(include_deleted=True)}
+        try:
+            copy_pvc_logs(client.ApiClient(self.api.configuration), self.namespace, self.run_id,
+                          log_pvc_name(self.run_id), image, directory, services)
+        except Exception as error:  # noqa: BLE001 - evidence is collected whatever state the cluster is in
+            log.warning("evidence problem: the service logs on the log PVC were not copied back: %s", error)
 
     # -- load -----------------------------------------------------------------------------
     def load_runner(self, name, config, client_type, model, tokenizer, output_dir):

@@ -9,7 +9,10 @@ or ``nvidia.com/v1beta1`` (``spec.components``, a list keyed by ``name``). Every
 - ``shareProcessNamespace: true`` in each service's pod spec (v1alpha1 ``extraPodSpec``, v1beta1
   ``podTemplate.spec``). Then the engine is not PID 1 of its PID namespace (the pause container
   is), and a ``kill -s KILL`` or ``-s STOP`` sent through exec reaches it: PID 1 only receives
-  the signals it installed handlers for, and SIGKILL/SIGSTOP cannot have handlers.
+  the signals it installed handlers for, and SIGKILL/SIGSTOP cannot have handlers;
+- unless ``log_tee`` is off (``-D kube_log_tee=false``), the run's log PVC mounted at ``/ft-logs``
+  in every service and each declared command wrapped so its output is also kept there
+  (`ftlib.platform.kubernetes.log_tee`).
 
 A rolling upgrade sets an environment variable on one service's pod template: a JSON merge patch
 for v1alpha1 (its ``envs`` list is re-sent whole, since a merge patch replaces lists), a JSON
@@ -24,6 +27,8 @@ from typing import Any
 
 from ftlib.errors import SpecError
 from ftlib.platform.kubernetes.jobs import suite_labels
+from ftlib.platform.kubernetes.log_tee import add_log_tee
+from ftlib.platform.kubernetes.pvc import log_pvc_name
 from ftlib.spec import GROUP, DeploymentSpec
 
 PLURAL = "dynamographdeployments"
@@ -31,7 +36,8 @@ MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 
 
-def dgd_body(spec: DeploymentSpec, run_id: str, namespace: str, image: str | None = None) -> dict[str, Any]:
+def dgd_body(spec: DeploymentSpec, run_id: str, namespace: str, image: str | None = None,
+             log_tee: bool = True) -> dict[str, Any]:
     """The DGD to create for ``spec`` in ``namespace``, in the spec's API version."""
     edited = spec.copy()
     if image:
@@ -46,6 +52,8 @@ def dgd_body(spec: DeploymentSpec, run_id: str, namespace: str, image: str | Non
     metadata["labels"] = {**(metadata.get("labels") or {}), **suite_labels(run_id, "dgd")}
     for service in edited.services.values():
         _pod_spec(body, edited.schema, service.name)["shareProcessNamespace"] = True
+    if log_tee:
+        add_log_tee(body, log_pvc_name(run_id))
     return body
 
 

@@ -8,6 +8,9 @@ create (another run's, or anyone else's in the namespace).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import logging
 import re
 import time
@@ -78,6 +81,65 @@ def exec_in_pod(core: client.CoreV1Api, namespace: str, pod: str, argv: list[str
         ws.close()
 
 
+# python -c PACK <dir> <tar.gz>: pack the folder, print {"size": n, "sha256": hex}
+PACK = r"""
+import hashlib, json, os, sys, tarfile
+folder, packed = sys.argv[1], sys.argv[2]
+os.makedirs(folder, exist_ok=True)  # a client that wrote nothing: an empty archive, and "no records" locally
+with tarfile.open(packed, "w:gz") as tar:
+    tar.add(folder, arcname=".")
+digest = hashlib.sha256()
+with open(packed, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+        digest.update(block)
+print(json.dumps({"size": os.path.getsize(packed), "sha256": digest.hexdigest()}))
+"""
+
+# python -c CHUNK <file> <offset> <length>: that slice of the file in base64
+CHUNK = r"""
+import base64, sys
+with open(sys.argv[1], "rb") as f:
+    f.seek(int(sys.argv[2]))
+    sys.stdout.write(base64.b64encode(f.read(int(sys.argv[3]))).decode())
+"""
+
+COPY_CHUNK_BYTES = 4 * 1024 * 1024
+
+
+def copy_folder_back(core: client.CoreV1Api, namespace: str, pod: str, container: str, folder: str, packed: str,
+                     what: str, error: type[Exception] = PlatformError, python: str = "python",
+                     chunk_bytes: int = COPY_CHUNK_BYTES, max_bytes: int = 2 * 1024 ** 3) -> bytes:
+    """``folder`` of ``pod`` as a tar.gz: packed in the pod (`PACK`, into ``packed``), read back in
+    base64 chunks through exec (one large read dies on some proxied API connections) and checked
+    against the size and SHA-256 the pod reported. ``what`` names it in errors (``error`` class)."""
+    result = exec_in_pod(core, namespace, pod, [python, "-c", PACK, folder, packed], container, timeout=120)
+    try:
+        expected = json.loads(result.stdout.strip().splitlines()[-1])
+        size, sha256 = int(expected["size"]), str(expected["sha256"])
+    except (ValueError, KeyError, IndexError) as cause:
+        raise error(f"could not pack {what} in pod {pod} (exit {result.returncode}): "
+                    f"{result.stderr.strip() or result.stdout[:500]}") from cause
+    if size > max_bytes:
+        raise error(f"{what} are {size} bytes, over the {max_bytes} limit; copy them yourself: "
+                    f"kubectl -n {namespace} cp {pod}:{packed} ...")
+    data = bytearray()
+    while len(data) < size:
+        length = min(chunk_bytes, size - len(data))
+        chunk = exec_in_pod(core, namespace, pod, [python, "-c", CHUNK, packed, str(len(data)), str(length)],
+                            container, timeout=120)
+        try:
+            piece = base64.b64decode(chunk.stdout, validate=True)
+        except ValueError as cause:
+            raise error(f"chunk at byte {len(data)} of {what} was garbled") from cause
+        if len(piece) != length:
+            raise error(f"chunk at byte {len(data)} of {what} had {len(piece)} bytes, expected {length} "
+                        f"(exit {chunk.returncode}: {chunk.stderr.strip()})")
+        data += piece
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise error(f"{what} copied back from pod {pod} do not match their SHA-256 in the pod ({size} bytes)")
+    return bytes(data)
+
+
 def job_pod(core: client.CoreV1Api, namespace: str, job: str) -> client.V1Pod | None:
     """The newest pod of Job ``job`` (None while the Job controller has not created one)."""
     pods = call_api(core.list_namespaced_pod, namespace, label_selector=f"{JOB_NAME_LABEL}={job}").items
@@ -136,7 +198,7 @@ def delete_job(batch: client.BatchV1Api, namespace: str, job: str) -> None:
             raise PlatformError(explain(error, "delete", f"Job {job}", namespace)) from error
 
 
-JOB_PARTS = ("load", "pvc-probe")  # the parts whose pods are Job pods (the DGD's pods are not ours to wait for)
+JOB_PARTS = ("load", "pvc-probe", "log-reader")  # the parts whose pods are Job pods (the DGD's pods are not ours to wait for)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ reported, and unpacked into ``<evidence>/load/<name>/``. Counting then reads
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import io
 import json
@@ -40,8 +39,9 @@ from ftlib.load.config import LoadConfig
 from ftlib.load.results import LoadResults
 from ftlib.load.runner import WaitWithTimeout
 from ftlib.platform.kubernetes.config import ClusterOptions
-from ftlib.platform.kubernetes.jobs import (create_job, delete_job, dns_name, exec_in_pod, job_pod, stuck_reason,
-                                            suite_labels, wait_for_job_pod_running)
+from ftlib.platform.kubernetes.jobs import (CHUNK, PACK, copy_folder_back, create_job, delete_job, dns_name,  # noqa: F401
+                                            exec_in_pod, job_pod, stuck_reason, suite_labels,
+                                            wait_for_job_pod_running)
 from ftlib.platform.kubernetes.retry import call_api, explain
 
 log = logging.getLogger("ftlib.platform.kubernetes")
@@ -99,28 +99,6 @@ if child is not None:
 done = True
 while True:
     time.sleep(3600)
-"""
-
-# python -c PACK <dir> <tar.gz>: pack the folder, print {"size": n, "sha256": hex}
-PACK = r"""
-import hashlib, json, os, sys, tarfile
-folder, packed = sys.argv[1], sys.argv[2]
-os.makedirs(folder, exist_ok=True)  # a client that wrote nothing: an empty archive, and "no records" locally
-with tarfile.open(packed, "w:gz") as tar:
-    tar.add(folder, arcname=".")
-digest = hashlib.sha256()
-with open(packed, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-        digest.update(block)
-print(json.dumps({"size": os.path.getsize(packed), "sha256": digest.hexdigest()}))
-"""
-
-# python -c CHUNK <file> <offset> <length>: that slice of the file in base64
-CHUNK = r"""
-import base64, sys
-with open(sys.argv[1], "rb") as f:
-    f.seek(int(sys.argv[2]))
-    sys.stdout.write(base64.b64encode(f.read(int(sys.argv[3]))).decode())
 """
 
 INTERRUPT = ["python", "-c", "import os, signal; os.kill(1, signal.SIGINT)"]
@@ -353,35 +331,11 @@ class LoadJobRunner(WaitWithTimeout):
     # -- the copy back --------------------------------------------------------------------
     def _copy_back(self) -> None:
         evidence.write_text(self.output_dir / "aiperf.out", self._log())
-        packed = exec_in_pod(self.core, self.namespace, self.pod,
-                             ["python", "-c", PACK, str(ARTIFACT_DIR), str(PACKED)], CONTAINER, timeout=120)
-        try:
-            expected = json.loads(packed.stdout.strip().splitlines()[-1])
-            size, sha256 = int(expected["size"]), str(expected["sha256"])
-        except (ValueError, KeyError, IndexError) as error:
-            raise LoadError(f"could not pack the artifacts of load {self.name!r} in pod {self.pod} "
-                            f"(exit {packed.returncode}): {packed.stderr.strip() or packed.stdout[:500]}") from error
-        if size > MAX_ARTIFACT_BYTES:
-            raise LoadError(f"the artifacts of load {self.name!r} are {size} bytes, over the {MAX_ARTIFACT_BYTES} "
-                            f"limit; copy them yourself: kubectl -n {self.namespace} cp {self.pod}:{PACKED} ...")
-        data = bytearray()
-        while len(data) < size:
-            length = min(CHUNK_BYTES, size - len(data))
-            chunk = exec_in_pod(self.core, self.namespace, self.pod,
-                                ["python", "-c", CHUNK, str(PACKED), str(len(data)), str(length)], CONTAINER,
-                                timeout=120)
-            try:
-                piece = base64.b64decode(chunk.stdout, validate=True)
-            except ValueError as error:
-                raise LoadError(f"chunk at byte {len(data)} of load {self.name!r}'s artifacts was garbled") from error
-            if len(piece) != length:
-                raise LoadError(f"chunk at byte {len(data)} of load {self.name!r}'s artifacts had {len(piece)} "
-                                f"bytes, expected {length} (exit {chunk.returncode}: {chunk.stderr.strip()})")
-            data += piece
-        if hashlib.sha256(data).hexdigest() != sha256:
-            raise LoadError(f"the artifacts of load {self.name!r} copied back from pod {self.pod} do not match "
-                            f"their SHA-256 in the pod ({size} bytes)")
-        unpack(bytes(data), self.output_dir)
+        data = copy_folder_back(self.core, self.namespace, self.pod, CONTAINER, str(ARTIFACT_DIR), str(PACKED),
+                                f"the artifacts of load {self.name!r}", LoadError, chunk_bytes=CHUNK_BYTES,
+                                max_bytes=MAX_ARTIFACT_BYTES)
+        size = len(data)
+        unpack(data, self.output_dir)
         log.info("load %r: copied %d bytes of artifacts back from pod %s", self.name, size, self.pod)
 
     # -- helpers --------------------------------------------------------------------------
