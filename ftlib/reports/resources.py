@@ -75,7 +75,7 @@ class ResourceHistory(Monitor):
         cpu_start = time.thread_time()
         while True:
             try:
-                samples = self.sample_once(deployment)
+                samples = deployment.sample_resources()  # None: the platform has no figures
             except Exception as error:  # noqa: BLE001 - a sampling hiccup must not end the history
                 log.debug("resource history: sample failed: %s", error)
                 samples = []
@@ -88,10 +88,6 @@ class ResourceHistory(Monitor):
             self.sampler_cpu_seconds = time.thread_time() - cpu_start
             if self._stop.wait(self.interval):
                 return
-
-    def sample_once(self, deployment: "Deployment") -> list[ResourceSample] | None:
-        """One round of samples from the platform (None: it has no figures)."""
-        return deployment.sample_resources()
 
     # -- reading --------------------------------------------------------------------------
     def summary(self) -> str:
