@@ -51,7 +51,15 @@ def plan_manifests(spec: DeploymentSpec, options: Any, loads: list[tuple[str, An
 
 def manifests_yaml(spec: DeploymentSpec, options: Any, loads: list[tuple[str, Any]] = ()) -> str:
     """`plan_manifests` as one YAML stream."""
-    return yaml.safe_dump_all(plan_manifests(spec, options, loads), sort_keys=False)
+    return yaml.dump_all(plan_manifests(spec, options, loads), Dumper=_ReadableDumper, sort_keys=False)
+
+
+class _ReadableDumper(yaml.SafeDumper):
+    """Multi-line strings (the in-pod scripts) as literal blocks, as they would be written by hand."""
+
+
+_ReadableDumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
 
 
 class KubernetesPlatform(Platform):

@@ -25,6 +25,7 @@ Services that declare no ``command`` (the operator supplies it, e.g. a frontend)
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 MOUNT_PATH = "/ft-logs"
@@ -70,7 +71,7 @@ def add_log_tee(body: dict[str, Any], pvc: str) -> list[str]:
         for name, service in spec["services"].items():
             mounts = service.setdefault("volumeMounts", [])
             mounts.append({"name": pvc, "mountPoint": MOUNT_PATH})
-            service["envs"] = [e for e in service.get("envs") or [] if e.get("name") != "POD_NAME"] + [POD_NAME_ENV]
+            service["envs"] = [e for e in service.get("envs") or [] if e.get("name") != "POD_NAME"] + [copy.deepcopy(POD_NAME_ENV)]
             container = service.setdefault("extraPodSpec", {}).setdefault("mainContainer", {})
             if _wrap(container):
                 wrapped.append(name)
@@ -84,7 +85,7 @@ def add_log_tee(body: dict[str, Any], pvc: str) -> list[str]:
             container = {"name": "main"}
             containers.append(container)
         container.setdefault("volumeMounts", []).append({"name": VOLUME, "mountPath": MOUNT_PATH})
-        container["env"] = [e for e in container.get("env") or [] if e.get("name") != "POD_NAME"] + [POD_NAME_ENV]
+        container["env"] = [e for e in container.get("env") or [] if e.get("name") != "POD_NAME"] + [copy.deepcopy(POD_NAME_ENV)]
         if _wrap(container):
             wrapped.append(component["name"])
     return wrapped
