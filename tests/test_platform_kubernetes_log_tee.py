@@ -21,6 +21,7 @@ from ftlib.errors import SpecError
 from ftlib.platform.kubernetes import dgd, plan_manifests, pvc_logs
 from ftlib.platform.kubernetes.config import ClusterOptions
 from ftlib.platform.kubernetes.log_tee import ARGV0, MOUNT_PATH, TEE_SCRIPT, wrap_command
+from ftlib.platform.kubernetes.procs import parse_ps
 from ftlib.platform.kubernetes.pvc import log_pvc_name
 from ftlib.spec import DeploymentSpec, get_deployment_spec
 from kube_ops_fake import running_fake
@@ -145,6 +146,26 @@ def test_the_engine_replaces_the_wrapper_keeps_its_pid_and_command_line_and_gets
             proc.kill()
             proc.wait()
     assert proc.returncode == -signal.SIGTERM
+
+
+def test_a_fault_matching_by_command_line_finds_only_the_engine_which_is_the_main_process(tmp_path):
+    engine = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)", "dynamo.mocker", "--x"]
+    proc = run_wrapped(engine, tmp_path)
+    try:
+        assert proc.stdout.readline() == "up\n"
+        for _ in range(100):
+            listing = subprocess.run(["ps", "-ww", "-o", "pid,stat,args", "-p", str(proc.pid), "--ppid", str(proc.pid)],
+                                     capture_output=True, text=True, check=True).stdout
+            processes = parse_ps(listing)
+            if len(processes) == 2 and all("ft-log-tee" not in p.command for p in processes):
+                break
+            time.sleep(0.02)
+        matched = [p for p in processes if "dynamo.mocker" in p.command]  # as the fault steps match
+        assert [(p.pid, p.is_main) for p in matched] == [(proc.pid, True)]
+        assert [p.command.split()[:2] for p in processes if p.pid != proc.pid] == [["tee", "-a"]]
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def _children(pid: int) -> list[str]:
