@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import signal as signals
 
 from ftlib.errors import SpecError
 
@@ -73,3 +74,20 @@ def env_name(name: object) -> str:
         raise SpecError(f"{name!r} is not a valid environment variable name "
                         "(letters, digits and _, not starting with a digit)")
     return name
+
+
+SIGNAL_NAMES = sorted(s.name for s in signals.Signals if not s.name.startswith("SIGRT"))
+
+
+def normalize_signal(name: str) -> str:
+    """``SIGKILL``, ``KILL``, ``kill`` or ``9`` -> ``SIGKILL``; anything else is an error."""
+    text = str(name).strip().upper()
+    if text.isdigit():
+        try:
+            return signals.Signals(int(text)).name
+        except ValueError:
+            pass
+    text = text if text.startswith("SIG") else "SIG" + text
+    if text not in SIGNAL_NAMES:
+        raise SpecError(f"unknown signal {name!r}; allowed: {', '.join(SIGNAL_NAMES)}")
+    return text

@@ -4,13 +4,13 @@ runs) and verifies that it took effect."""
 from __future__ import annotations
 
 import logging
-import signal as signals
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from ftlib.errors import FaultNotEffective, InFlightShortfall, SpecError, TargetError
 from ftlib import validate
+from ftlib.validate import SIGNAL_NAMES, normalize_signal  # noqa: F401 - part of this module's API
 from ftlib.events.base import Event
 from ftlib.load.inflight import InFlightWait, wait_for_in_flight
 
@@ -23,23 +23,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("ftlib.events")
 IN_FLIGHT_TIMEOUT = 5.0
 NON_TERMINATING = {"SIGSTOP", "SIGTSTP", "SIGCONT", "SIGCHLD", "SIGWINCH", "SIGURG"}
-SIGNAL_NAMES = sorted(s.name for s in signals.Signals if not s.name.startswith("SIGRT"))
-
-
-def normalize_signal(name: str) -> str:
-    """``SIGKILL``, ``KILL``, ``kill`` or ``9`` -> ``SIGKILL``; anything else is an error."""
-    text = str(name).strip().upper()
-    if text.isdigit():
-        try:
-            return signals.Signals(int(text)).name
-        except ValueError:
-            pass
-    text = text if text.startswith("SIG") else "SIG" + text
-    if text not in SIGNAL_NAMES:
-        raise SpecError(f"unknown signal {name!r}; allowed: {', '.join(SIGNAL_NAMES)}")
-    return text
-
-
 @dataclass(kw_only=True)
 class Fault(Event):
     """Base class of every fault: while a load runs, it waits until requests are in flight

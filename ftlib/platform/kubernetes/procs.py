@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from ftlib.errors import SpecError
-from ftlib.events.faults import normalize_signal
+from ftlib.validate import normalize_signal
 from ftlib.platform.base import ProcessInfo
 
 PS_ARGV = ["ps", "-eo", "pid,stat,args"]
@@ -61,7 +61,7 @@ def _is_pause(command: str) -> bool:
 
 def kill_argv(pid: int, signal_name: str) -> list[str]:
     """``kill -s <SIG> <pid>`` as an argv list, for a positive pid and a signal the fault steps
-    accept (`ftlib.events.faults.normalize_signal`: the plan and every platform, one rule)."""
+    accept (`ftlib.validate.normalize_signal`: the plan and every platform, one rule)."""
     name = normalize_signal(signal_name)
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         raise SpecError(f"a process id is a positive whole number, got {pid!r}")
