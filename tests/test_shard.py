@@ -21,8 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 BEHAVE = [sys.executable, "-m", "behave"]
 
 
-def test_default_jobs_is_two_per_core_within_the_memory():
-    assert default_jobs(cores=2, available_gb=23) == 4
+def test_default_jobs_is_one_per_core_within_the_memory():
+    assert default_jobs(cores=2, available_gb=23) == 2
     assert default_jobs(cores=8, available_gb=6) == 4
     assert default_jobs(cores=1, available_gb=0.5) == 1
 
