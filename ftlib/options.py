@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ftlib.errors import SpecError
+from ftlib.validate import MAX_SEED
 from ftlib.load import CLIENT_TYPES
 from ftlib.platform import PLATFORMS
 
@@ -107,7 +108,6 @@ class RunOptions:
         return root
 
 
-MAX_SEED = 2**32 - 1
 
 
 def parse_seed(raw: object) -> int:

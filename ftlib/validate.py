@@ -15,6 +15,8 @@ import signal as signals
 
 from ftlib.errors import SpecError
 
+MAX_SEED = 2**32 - 1  # a load's random seed: 0 to 2**32 - 1 (numpy's range)
+
 MAX_SECONDS = 3600.0  # any duration, wait or timeout: one hour
 MAX_REPLICAS = 16  # pods of one service
 MAX_REQUESTS = 100_000  # requests of one load (and every count of requests a check names)

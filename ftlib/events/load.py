@@ -58,7 +58,7 @@ class StartLoad(Event):
             log.info("random seed %d chosen for this scenario's loads (-D seed=%d reproduces them)", ctx.seed, ctx.seed)
         loads = ctx.loads()
         earlier = next((number for number, load in enumerate(loads) if load is self), len(loads))
-        seed = (ctx.seed + earlier) % 2**32
+        seed = (ctx.seed + earlier) % (validate.MAX_SEED + 1)
         log.info("load %r: random seed %d", self.name, seed)
         return replace(self.load_config, random_seed=seed)
 

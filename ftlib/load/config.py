@@ -93,7 +93,7 @@ class LoadConfig:
                             unit=" requests per second")
         validate.positive_seconds(self.request_timeout_seconds, "load request_timeout_seconds")
         if self.random_seed is not None:
-            validate.count(self.random_seed, "load random_seed (or unset)", high=2**32 - 1)
+            validate.count(self.random_seed, "load random_seed (or unset)", high=validate.MAX_SEED)
         if self.warmup_requests is not None:
             validate.count(self.warmup_requests, "load warmup_requests (or unset)", low=1, high=MAX_REQUESTS)
         validate.number(self.temperature, "load temperature", low=0, high=2)

@@ -27,7 +27,7 @@ from ftlib.platform.kubernetes import dgd as dgd_module
 from ftlib.platform.kubernetes.config import ClusterOptions
 from ftlib.platform.kubernetes.jobs import MANAGED_BY, MANAGED_BY_LABEL, RUN_ID_LABEL
 from ftlib.platform.kubernetes.procs import NOT_FOUND_CODES, PROC_ARGV, PS_ARGV, kill_argv, parse_ps, pid1_note
-from ftlib.platform.kubernetes.readiness import Verdict, is_terminating, pod_ready, service_status, verdict
+from ftlib.platform.kubernetes.readiness import Readiness, is_terminating, pod_ready, service_status, verdict
 from ftlib.platform.kubernetes.retry import call_api, explain, short_reason
 from ftlib.platform.kubernetes.selectors import graph_selector, service_of
 from ftlib.platform.kubernetes.timeline import (MAIN_CONTAINER, PodState, PodWatch, main_container, parse_time_ns,
@@ -70,7 +70,7 @@ class KubernetesDeployment(Deployment):
         self._deleted_noted: set[str] = set()
         self._saved_logs: dict[str, str] = {}  # logs of pods the suite deleted, read just before
         self._rolling: dict[str, set[str]] = {}  # service -> its pod names when its rollout started
-        self._verdict = Verdict(False, ["not applied yet"])
+        self._verdict = Readiness(False, ["not applied yet"])
         self._ready = False
         self._applied = False
         self._torn_down = False
@@ -136,7 +136,7 @@ class KubernetesDeployment(Deployment):
     def _replicas(self) -> dict[str, int]:
         return {name: service.replicas for name, service in self.spec.services.items()}
 
-    def evaluate(self) -> Verdict:
+    def evaluate(self) -> Readiness:
         """Read the DGD and judge it with the pods the watch knows."""
         dgd = self.read_dgd()
         with self._lock:
@@ -144,14 +144,14 @@ class KubernetesDeployment(Deployment):
         self.last_status = dgd if dgd is not None else self.last_status
         return verdict(dgd, pods, self._replicas())
 
-    def _evaluate(self) -> Verdict:
+    def _evaluate(self) -> Readiness:
         """Judge now; keep the verdict for `is_ready` and note changes on the timeline."""
         if self._torn_down:
             return self._verdict
         current = self.evaluate()
         with self._lock:
             if not self.watch.relists:
-                current = Verdict(False, current.reasons + ["the pod watch has not listed the pods yet"], current.failure)
+                current = Readiness(False, current.reasons + ["the pod watch has not listed the pods yet"], current.failure)
             self._verdict = current
             changed = current.ready != self._ready
             self._ready = current.ready

@@ -24,7 +24,7 @@ from ftlib.platform.kubernetes.selectors import service_of
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Readiness:
     """Ready or not, why not (one line per reason), and a failure that ends a wait at once."""
 
     ready: bool
@@ -117,13 +117,13 @@ def pods_reasons(pods: list[dict], replicas: dict[str, int]) -> tuple[list[str],
     return reasons, None
 
 
-def verdict(dgd: dict | None, pods: list[dict], replicas: dict[str, int]) -> Verdict:
+def verdict(dgd: dict | None, pods: list[dict], replicas: dict[str, int]) -> Readiness:
     """The readiness verdict of a DGD (None: not found) and the pods its labels select."""
     if dgd is None:
-        return Verdict(False, ["the DGD does not exist"])
+        return Readiness(False, ["the DGD does not exist"])
     reasons, failure = dgd_reasons(dgd)
     if failure:
-        return Verdict(False, reasons, failure)
+        return Readiness(False, reasons, failure)
     pod_reasons, failure = pods_reasons(pods, replicas)
     reasons += pod_reasons
-    return Verdict(not reasons and failure is None, reasons, failure)
+    return Readiness(not reasons and failure is None, reasons, failure)
