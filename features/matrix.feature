@@ -47,6 +47,10 @@ Feature: The fault matrix: every backend, topology and replica count
       | mocker  | disagg   | 1        | dynamo.mocker | 25         | 80     |
       | mocker  | disagg   | 2        | dynamo.mocker | 25         | 80     |
 
+  # @serial: this row's verdict depends on CPU headroom (the killed frontend restarts while the
+  # load waits); measured on 2 cores, it failed 6-11 requests alone, 9-20 beside one other
+  # scenario and 18-42 beside two or three (ftlib/shard.py runs @serial scenarios alone).
+  @serial
   Scenario Outline: <backend> <topology> x<replicas>: the frontend process is killed under load
     Given a <backend> <topology> deployment with <replicas> replicas
     When a load at concurrency 4 is started for 20 seconds

@@ -6,6 +6,7 @@ one ``behave <feature>:<line>`` child with the same arguments, so every scenario
 deployment, ports, discovery folder, runtime folder and evidence folder, and every child writes into
 the one Allure results folder (``<output_dir>/allure-results``). Longest scenarios start first
 (durations of the last run, else an estimate from the steps), so the slots finish together.
+Scenarios tagged ``@serial`` (whose verdict depends on CPU headroom) run last, each alone.
 
 Each slot gets its own range of loopback ports (``FT_PORT_RANGE``), so two deployments never race
 for one port. Without ``-j`` the default is chosen from the machine: see `default_jobs`.
@@ -39,6 +40,7 @@ _SUMMARY = re.compile(r"(\d+) scenarios? passed, (\d+) failed, (\d+) skipped")
 _LOAD_SECONDS = re.compile(r"for (\d+(?:\.\d+)?) (seconds?|minutes?)")
 _SCENARIO_LINE = re.compile(r"\s+\w+ in \d+(\.\d+)? s: ")  # ftlib.console.scenario_line
 _PASS_SECONDS = re.compile(r"^(\d+(?:\.\d+)?) seconds? pass")
+SERIAL_TAG = "serial"
 DURATIONS = Path.home() / ".cache" / "dynamo-ft" / "durations.json"
 
 
@@ -69,6 +71,7 @@ class Selected:
     location: str  # features/x.feature:12
     name: str
     estimate: float
+    serial: bool = False  # tagged @serial: runs with no other scenario beside it
 
     @property
     def evidence_name(self) -> str:
@@ -158,7 +161,9 @@ def collect(behave: list[str], args: list[str]) -> list[Selected]:
                 continue
             steps = [step.get("name", "") for step in element.get("steps", [])]
             location = element["location"]
-            selected.append(Selected(location, element["name"], known.get(location, estimate_seconds(steps))))
+            tags = set(feature.get("tags", [])) | set(element.get("tags", []))
+            selected.append(Selected(location, element["name"], known.get(location, estimate_seconds(steps)),
+                                     SERIAL_TAG in tags))
     return selected
 
 
@@ -182,12 +187,14 @@ def _save_durations(outcomes: list[Outcome]) -> None:
 
 
 def batches(selected: list[Selected]) -> list[list[Selected]]:
-    """Scenarios as child runs, longest first. Scenarios whose evidence folders would share a
-    name run in one child, whose own numbering then keeps them apart."""
+    """Scenarios as child runs, longest first and @serial ones last (each then runs alone).
+    Scenarios whose evidence folders would share a name run in one child, whose own numbering
+    then keeps them apart."""
     groups: dict[str, list[Selected]] = {}
     for item in selected:
         groups.setdefault(item.evidence_name, []).append(item)
-    return sorted(groups.values(), key=lambda group: -sum(item.estimate for item in group))
+    return sorted(groups.values(), key=lambda group: (any(item.serial for item in group),
+                                                      -sum(item.estimate for item in group)))
 
 
 def _die_with_parent() -> None:
@@ -260,13 +267,19 @@ class ShardRunner:
             except ProcessLookupError:
                 pass
 
+    def _may_start(self, group: list[Selected]) -> bool:
+        """A @serial scenario starts only when nothing runs, and nothing starts beside it."""
+        if any(item.serial for _, running, *_ in self.running.values() for item in running):
+            return False
+        return not self.running if any(item.serial for item in group) else True
+
     def run(self, todo: list[list[Selected]]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         queue = list(todo)
         total = sum(len(group) for group in todo)
         stop_deadline = None
         while queue or self.running:
-            while queue and self.free_slots and not self.stopping:
+            while queue and self.free_slots and not self.stopping and self._may_start(queue[0]):
                 self._start(queue.pop(0))
             for outcome in self._reap():
                 outcomes.append(outcome)

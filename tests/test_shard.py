@@ -49,6 +49,20 @@ def test_batches_put_scenarios_sharing_an_evidence_name_together_longest_first()
     assert [[i.location for i in g] for g in groups] == [["b.feature:4"], ["a.feature:3", "c.feature:5"]]
 
 
+def test_serial_scenarios_come_last_and_run_alone(tmp_path):
+    from ftlib.shard import ShardRunner
+
+    items = [Selected("a.feature:3", "alone", 90, serial=True), Selected("b.feature:4", "beside", 10)]
+    groups = batches(items)
+    assert [g[0].name for g in groups] == ["beside", "alone"]
+    runner = ShardRunner([], [], 2, tmp_path)
+    assert runner._may_start(groups[0]) and runner._may_start(groups[1])
+    runner.running[0] = (None, groups[0], 0.0, tmp_path)
+    assert not runner._may_start(groups[1])  # something runs: the serial one waits
+    runner.running = {0: (None, groups[1], 0.0, tmp_path)}
+    assert not runner._may_start(groups[0])  # a serial one runs: nothing starts beside it
+
+
 def test_split_paths_keeps_option_values_apart_from_feature_paths():
     options, paths = split_paths(["--tags", "@smoke", "features/x.feature", "-D", "a=b", "-n", "kill", "--stop"])
     assert paths == ["features/x.feature"]
@@ -78,6 +92,14 @@ def passes(context):
 @step("it fails")
 def fails(context):
     raise AssertionError("failed on purpose")
+
+@step("it records its time as {name}")
+def records(context, name):
+    start = time.time()
+    time.sleep(1.5)
+    with open(f"span-{name}", "w") as f:
+        f.write(f"{start} {time.time()}")
+
 
 @step("it sleeps {seconds:d} seconds")
 def sleeps(context, seconds):
@@ -150,3 +172,15 @@ def test_sigterm_stops_the_children_and_leaves_none(sample):
     assert parent.returncode == 130, output
     assert "interrupted" in output
     assert not [pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+
+
+def test_a_serial_scenario_runs_with_no_other_beside_it(sample):
+    (sample / "features" / "timed.feature").write_text(
+        "Feature: timed\n  Scenario: first\n    Given it records its time as a\n"
+        "  @serial\n  Scenario: alone\n    Given it records its time as s\n"
+        "  Scenario: second\n    Given it records its time as b\n")
+    done = _shard(sample, "-j", "3", "features/timed.feature", "-D", f"output_dir={sample / 'out'}")
+    assert done.returncode == 0, done.stdout
+    spans = {name: tuple(map(float, (sample / f"span-{name}").read_text().split())) for name in "asb"}
+    assert spans["a"][0] < spans["b"][1] and spans["b"][0] < spans["a"][1]  # the other two ran side by side
+    assert all(spans["s"][0] >= spans[n][1] or spans["s"][1] <= spans[n][0] for n in "ab")  # the serial one alone
