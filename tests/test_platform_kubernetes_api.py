@@ -328,7 +328,7 @@ def test_logs_metrics_descriptions_and_evidence_use_the_pod_subresources_faking_
     events = fake_api.requests("GET", f"/api/v1/namespaces/{NAMESPACE}/events$")
     assert events[-1].params["fieldSelector"].startswith("involvedObject.name=")
     files = {p.relative_to(tmp_path / "evidence").as_posix() for p in (tmp_path / "evidence").rglob("*") if p.is_file()}
-    assert {"dgd.yaml", "dgd_status.yaml", "timeline.json"} <= files
+    assert {"dgd.yaml", "dgd_status.yaml"} <= files
     assert any(f.startswith(f"decode/{worker}_") and f.endswith(".previous.log") for f in files)
     assert any(f.startswith(f"decode/{worker}_") and f.endswith(".metrics.log") for f in files)
     assert any(f.startswith(f"Frontend/{frontend}_") and f.endswith(".yaml") for f in files)

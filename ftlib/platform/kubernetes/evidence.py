@@ -1,13 +1,12 @@
 """Evidence of a DGD's run on a cluster, in the same layout as the local platform:
 ``<Service>/<pod>_<stamp>.log`` (and ``.previous.log``, ``.yaml`` with the pod's events,
-``.metrics.log``), ``timeline.json``, plus ``dgd.yaml`` (the DGD as applied) and
+``.metrics.log``), plus ``dgd.yaml`` (the DGD as applied) and
 ``dgd_status.yaml`` (the DGD as last read, with its status). Also the metrics API's figures
 turned into resource samples.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -87,4 +86,3 @@ def write_evidence(deployment: "KubernetesDeployment", directory: Path) -> None:
             description = {"metadata": {"name": pod.name}, "error": str(error)}
         evidence.write_text(evidence.pod_file(service_dir, pod.name, created_ns, "description"),
                             yaml.safe_dump(description, sort_keys=False))
-    evidence.write_text(directory / "timeline.json", json.dumps(deployment.timeline.as_dicts(), indent=1))

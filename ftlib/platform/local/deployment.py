@@ -298,7 +298,6 @@ class LocalDeployment(Deployment):
                 evidence.write_text(pod.evidence_file("metrics", service_dir), metrics)
             if pod.log_dir != service_dir and pod.log_path.exists():
                 shutil.copy2(pod.log_path, evidence.inside(pod.evidence_file("log", service_dir)))
-        evidence.write_text(directory / "timeline.json", json.dumps(self.timeline.as_dicts(), indent=1))
 
     def teardown(self) -> None:
         """Stop the supervisor and the proxy, SIGTERM every pod at once, SIGKILL what still runs
