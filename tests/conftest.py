@@ -1,6 +1,7 @@
 """Shared fixtures of the unit suite: where the recorded data and the upstream examples live.
 
-Nothing here starts a process: the suite reads files and builds objects, nothing more.
+Nothing here starts a process except the two control-plane fixtures at the end, which tests ask
+for by name.
 """
 
 from __future__ import annotations
@@ -57,3 +58,23 @@ def recorded_run(tmp_path: Path) -> Path:
 def pytest_configure(config):
     config.addinivalue_line("markers", "e2e: starts real Dynamo processes on this machine (slow); "
                                        "deselect with -m 'not e2e'")
+
+
+@pytest.fixture(scope="session")
+def control_plane():
+    """A real control plane (kube-apiserver, etcd, kube-controller-manager, kube-scheduler) on
+    127.0.0.1 with the node agent, the provisioner and the operator stand-in, shared by the
+    session's tests (`ftlib.controlplane.cluster`). The binaries are built once per machine."""
+    from ftlib.controlplane.cluster import ControlPlane
+
+    with ControlPlane(progress=lambda line: print(line, flush=True)) as plane:
+        yield plane
+
+
+@pytest.fixture(scope="session")
+def bare_control_plane():
+    """A real control plane without stand-ins: only what the Kubernetes binaries do."""
+    from ftlib.controlplane.cluster import ControlPlane
+
+    with ControlPlane(stand_ins=False, progress=lambda line: print(line, flush=True)) as plane:
+        yield plane
