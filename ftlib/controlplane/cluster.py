@@ -120,6 +120,7 @@ class ControlPlane:
     stand_ins: bool = True
     namespace: str = NAMESPACE
     progress: object = print
+    apiserver_args: tuple[str, ...] = ()  # added to kube-apiserver's flags (a test's variation)
     ports: Ports | None = None
     binaries: build.Binaries | None = None
     started_seconds: float = 0.0
@@ -252,7 +253,7 @@ class ControlPlane:
                 f"--kubelet-client-certificate={self.kubelet_client.cert}",
                 f"--kubelet-client-key={self.kubelet_client.key}",
                 f"--kubelet-certificate-authority={self.ca.ca.cert}",
-                "--kubelet-preferred-address-types=InternalIP"]
+                "--kubelet-preferred-address-types=InternalIP", *self.apiserver_args]
 
     def _start_apiserver(self) -> None:
         self._spawn("kube-apiserver", self._apiserver_argv())
@@ -299,6 +300,14 @@ class ControlPlane:
                 return answer.read() if answer.status == 200 else None
         except (OSError, ValueError):
             return None
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision (as the API server does every 5
+        minutes, and etcd's own retention does); returns that revision."""
+        base = f"http://127.0.0.1:{self.ports.etcd_client}/v3/kv"
+        revision = int(_post_json(f"{base}/range", {"key": "AA=="})["header"]["revision"])
+        _post_json(f"{base}/compaction", {"revision": str(revision), "physical": True})
+        return revision
 
     def versions(self) -> dict[str, str]:
         """What /version of the API server and etcd report."""
@@ -397,6 +406,12 @@ def _http_ok(url: str, insecure: bool = False) -> bool:
             return answer.status == 200
     except (OSError, ValueError):
         return False
+
+
+def _post_json(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
 
 
 def _tail(path: Path, lines: int = 15) -> str:
