@@ -19,7 +19,7 @@ from ftlib import console, evidence, interrupts, runs
 from ftlib.bdd import GherkinScenario
 from ftlib.errors import SpecError
 from ftlib.options import RunOptions
-from ftlib.scenario import claim_evidence_folder, slug
+from ftlib.scenario import claim_evidence_folder, unique_slug
 from ftlib.verdicts import judge_remaining
 from ftlib.reports import FaultToleranceReport
 from ftlib.reports.allure_results import attach_scenario_evidence, attach_verdict
@@ -59,7 +59,8 @@ def before_scenario(context, scenario):
         return
     planned_fault = bool(context.ft.validator.faults)
     context.ft_planned_checks = context.ft.checks  # every check is judged, even if its step never runs
-    context.ft = GherkinScenario(_unique_name(context, scenario.name), options, REPO_ROOT, execute=True)
+    context.ft = GherkinScenario(scenario.name, options, REPO_ROOT, execute=True,
+                                 folder=_unique_folder(context, scenario))
     context.ft.reports.append(TimelinePicture())  # every scenario with a load gets its picture
     if REPORT_TAG in scenario.effective_tags or planned_fault:
         context.ft.reports.append(FaultToleranceReport())
@@ -84,14 +85,12 @@ def _print_dry_run(context, scenario):
     scenario.skip("dry run: planned, nothing deployed")
 
 
-def _unique_name(context, name: str) -> str:
-    """Scenarios of one run never share an evidence folder (two features may reuse a name)."""
-    unique, number = name, 1
-    while slug(unique) in context.ft_used_names:
-        number += 1
-        unique = f"{name} ({number})"
-    context.ft_used_names.add(slug(unique))
-    return unique
+def _unique_folder(context, scenario) -> str:
+    """Scenarios of one run never share an evidence folder (two features may reuse a name, two
+    long names may share their first 120 characters)."""
+    folder = unique_slug(scenario.name, context.ft_used_names)
+    context.ft_used_names.add(folder)
+    return folder
 
 
 def _plan(context, scenario) -> bool:

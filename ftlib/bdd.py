@@ -53,10 +53,11 @@ class GherkinScenario:
     reports: list[Report] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)  # what the scenario said, in order
     checks: list[Check] = field(default_factory=list)
+    folder: str | None = None  # the evidence folder's name when not slug(name) (see ftlib.scenario.unique_slug)
 
     @property
     def output_dir(self) -> Path:
-        return self.options.output_path(self.repo_root) / slug(self.name)
+        return self.options.output_path(self.repo_root) / (self.folder or slug(self.name))
 
     # -- Given ----------------------------------------------------------------------------
     def use_backend(self, backend: str, topology: str, replicas: int | None = None) -> None:

@@ -54,10 +54,26 @@ def claim_evidence_folder(path: Path, scenario: str) -> evidence.EvidenceFolder:
     return evidence.EvidenceFolder.claim(path, scenario, runs.start_run().run)
 
 
+SLUG_LENGTH = 120  # characters of a scenario's evidence folder name
+
+
 def slug(text: str) -> str:
     """A file-system friendly name for a scenario: one that `ftlib.evidence.path_name` accepts
     (a scenario named ``..`` or ``.hidden`` never names the output folder or a hidden one)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_").lstrip(".")[:120] or "scenario"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_").lstrip(".")[:SLUG_LENGTH] or "scenario"
+
+
+def unique_slug(name: str, taken: set[str]) -> str:
+    """`slug` of ``name``, or, if another scenario of the run has it, the first of ``<slug>_2``,
+    ``<slug>_3``… not in ``taken``, each cut before its number so the number always stays (two
+    names that share their first `SLUG_LENGTH` characters still get two folders). The numbered
+    candidates differ from each other (the digits after the last ``_`` are the number), so one of
+    the first ``len(taken) + 1`` is free: the search is bounded."""
+    base = slug(name)
+    if base not in taken:
+        return base
+    numbered = (f"{base[:SLUG_LENGTH - len(f'_{number}')]}_{number}" for number in range(2, len(taken) + 3))
+    return next(candidate for candidate in numbered if candidate not in taken)
 
 
 @dataclass

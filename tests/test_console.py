@@ -19,6 +19,7 @@ from ftlib.console import STARTUP_SECONDS, DryRunTally, estimate_seconds, is_ver
 from ftlib.errors import LoadError
 from ftlib.events import StartLoad, StopLoad, Wait, WaitForLoadCompletion, WaitForRecovery
 from ftlib.load.config import LoadConfig
+from ftlib.scenario import slug
 from ftlib.verdicts import CheckFailed, Verdict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -97,6 +98,19 @@ PLANNED = '''Feature: planned
     And 25 seconds pass
     And the load is stopped
     Then the load was cancelled
+'''
+
+LONG_NAME = "a worker is killed while the frontend keeps serving and the router moves every request to " * 2
+LONG_NAMES = f'''Feature: long names
+  Scenario: {LONG_NAME}first
+    Given a mocker agg deployment
+    When a load made 5 good requests and 0 failed ones
+    Then there are no errors
+
+  Scenario: {LONG_NAME}second
+    Given a mocker agg deployment
+    When a load made 6 good requests and 0 failed ones
+    Then there are no errors
 '''
 
 SLOW_PLAN = '''Feature: slow
@@ -225,6 +239,21 @@ def test_each_allure_step_carries_its_verdict_and_a_failed_one_no_traceback(judg
         "no errors: 5 of 152 failed (503 Service Unavailable ×5) — FAILED",
         f"  evidence: {out / 'every_check_is_judged_after_one_fails' / 'load' / 'default' / 'profile_export.jsonl'}"]
     assert "successes ≥ 200: 147 of 152 succeeded — FAILED" in test["statusDetails"]["message"]
+
+
+def test_two_scenarios_whose_names_share_their_first_120_characters_both_run_into_folders_of_their_own(tmp_path):
+    feature_folder(tmp_path, long=LONG_NAMES)
+    out = tmp_path / "out"
+
+    result = behave(tmp_path, "features", "-f", "plain", "--no-color", "-D", f"output_dir={out}", timeout=60)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 scenarios passed, 0 failed" in result.stdout
+    first = slug(LONG_NAME + "first")
+    folders = [first, first[:118] + "_2"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(folders)
+    counts = [json.loads((out / f / "verdicts.json").read_text())["verdicts"][0]["line"] for f in folders]
+    assert counts == ["no errors: 0 of 5 failed — ok", "no errors: 0 of 6 failed — ok"]
 
 
 # -- the command line ----------------------------------------------------------------------------------
