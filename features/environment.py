@@ -18,7 +18,6 @@ from behave.model_core import Status
 from ftlib import console, evidence, interrupts, runs
 from ftlib.bdd import GherkinScenario
 from ftlib.errors import SpecError
-from ftlib.options import RunOptions
 from ftlib.scenario import claim_evidence_folder, unique_slug
 from ftlib.verdicts import judge_remaining
 from ftlib.reports import FaultToleranceReport
@@ -35,11 +34,8 @@ def before_all(context):
     # SIGINT too, even when a parent started behave with SIGINT ignored (background jobs of scripts).
     interrupts.install()
     runs.report_leftovers()  # what runs killed without cleanup left (./run clean removes it)
-    try:
-        context.ft_options = RunOptions.from_userdata(context.config.userdata)
-        context.ft_options.check_output_dir(REPO_ROOT)
-    except SpecError as error:  # one message and a non-zero exit, not behave's abort summary
-        console.exit_with(str(error))
+    # one message and exit code 2, not behave's abort summary (the Allure formatter checked them first)
+    context.ft_options = console.checked_options(context.config.userdata, REPO_ROOT)
     console.check_selection(context._runner.features, context.config)  # none selected: an error
     context.ft_dry_run = console.DryRunTally()
     context.ft_used_names = set()

@@ -6,7 +6,8 @@
   the evidence folder (`scenario_line`).
 - The selection: ``-n``/``--tags`` that match no scenario are an error; a selection that brings
   in ``@weekly`` rows says so at the start (`check_selection`).
-- An option error is one message and a non-zero exit (`exit_with`), not behave's abort summary.
+- An option error is one message and a non-zero exit (`exit_with`, `checked_options`), not
+  behave's abort summary.
 - A dry run ends with one line: how many scenarios, which backends, an estimated wall time from
   the plans (`DryRunTally`).
 """
@@ -21,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from ftlib.errors import SpecError
 from ftlib.events.base import Event
 from ftlib.events.faults import FreezeProcess
 from ftlib.events.load import StartLoad, StopLoad, WaitForLoadCompletion
 from ftlib.events.time import Wait
+from ftlib.options import RunOptions
 from ftlib.verdicts import CheckFailed
 
 if TYPE_CHECKING:
@@ -44,6 +47,19 @@ def exit_with(message: str, code: int = 2) -> None:
     sys.stdout.flush()
     print(f"dynamo-ft: {message}", file=sys.__stderr__, flush=True)
     os._exit(code)
+
+
+def checked_options(userdata, repo_root: Path, planning_only: bool = False) -> RunOptions:
+    """The run's options (``-D``), with the evidence folder checked: created and proved writable,
+    or, when the run only plans (``-D dry_run=true``, behave's ``--dry-run``), checked without
+    creating anything. A bad option or folder is one message and exit code 2 (`exit_with`). The
+    Allure formatter calls this before it opens its folder, and ``before_all`` again."""
+    try:
+        options = RunOptions.from_userdata(userdata)
+        options.check_output_dir(repo_root, create=not (planning_only or options.dry_run))
+    except SpecError as error:
+        exit_with(str(error))
+    return options
 
 
 def setup_logging() -> None:
@@ -170,6 +186,6 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-__all__ = ["exit_with", "setup_logging", "check_selection", "selected_scenarios", "estimate_seconds", "DryRunTally",
+__all__ = ["exit_with", "checked_options", "setup_logging", "check_selection", "selected_scenarios", "estimate_seconds", "DryRunTally",
            "scenario_line", "is_verdict", "list_failed_checks",
            "STARTUP_SECONDS"]

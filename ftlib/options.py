@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -90,15 +92,20 @@ class RunOptions:
         root = Path(self.output_dir).expanduser()
         return root if root.is_absolute() else repo_root / root
 
-    def check_output_dir(self, repo_root: Path) -> Path:
+    def check_output_dir(self, repo_root: Path, create: bool = True) -> Path:
         """Create the evidence folder if missing and prove it writable; an error naming the
-        option if it is a file, lies under one, or cannot be written."""
+        option if it is a file, lies under one, or cannot be written. With ``create=False`` (a
+        run that only plans) nothing is created: the nearest folder that exists must be writable."""
         root = self.output_path(repo_root)
         existing = next(path for path in (root, *root.parents) if path.exists())
         if not existing.is_dir():
             raise SpecError(f"-D output_dir={self.output_dir}: {existing} is a file, not a folder; give a folder for "
                             "the evidence (it is created if missing)")
         try:
+            if not create:
+                if not os.access(existing, os.W_OK | os.X_OK):
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(existing))
+                return root
             root.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=root):
                 pass
@@ -106,8 +113,6 @@ class RunOptions:
             raise SpecError(f"-D output_dir={self.output_dir}: cannot write evidence into {root} "
                             f"({error.strerror or error}); give a folder that can be created and written") from None
         return root
-
-
 
 
 def parse_seed(raw: object) -> int:

@@ -321,6 +321,37 @@ def test_an_output_dir_that_cannot_hold_evidence_stops_behave_naming_the_option(
     assert problem in shown
 
 
+@pytest.mark.parametrize("given, problem", [
+    ("file", "{tmp}/file is a file, not a folder; give a folder for the evidence (it is created if missing)"),
+    ("file/below", "{tmp}/file is a file, not a folder; give a folder for the evidence (it is created if missing)"),
+    ("/proc/dynamo-ft-evidence", "cannot write evidence into /proc/dynamo-ft-evidence (No such file or directory); "
+                                 "give a folder that can be created and written")],
+    ids=["a-file", "under-a-file", "cannot-be-created"])
+def test_with_the_allure_formatter_a_bad_output_dir_is_one_line_and_exit_2_not_a_traceback(tmp_path, given, problem):
+    _feature_folder(tmp_path, CASES[:1])
+    (tmp_path / "behave.ini").symlink_to(REPO_ROOT / "behave.ini")  # the project's formatter: Allure
+    (tmp_path / "file").write_text("not a folder")
+    output_dir = given if given.startswith("/") else str(tmp_path / given)
+
+    result = subprocess.run([*BEHAVE, "bad", "-D", f"output_dir={output_dir}"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"dynamo-ft: -D output_dir={output_dir}: {problem.format(tmp=tmp_path)}"]
+    assert "Traceback" not in result.stdout
+
+
+def test_a_dry_run_creates_nothing_in_the_output_dir(tmp_path):
+    _feature_folder(tmp_path, CASES[:1])
+    (tmp_path / "behave.ini").symlink_to(REPO_ROOT / "behave.ini")
+
+    result = subprocess.run([*BEHAVE, "bad", "-D", "dry_run=true", "-D", f"output_dir={tmp_path / 'out'}"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+    assert "given-after-when" in result.stdout, result.stdout + result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 REAL_RUN = ["given-after-when", "a-load-name-started-twice", "stopping-a-completed-load",
             "a-recovery-wait-with-no-fault", "a-frontend-process-named-in-a-worker", "zero-worker-replicas",
             "a-freeze-of-a-billion-seconds", "inf-seconds-pass"]

@@ -40,3 +40,17 @@ def test_an_output_dir_that_cannot_be_written_names_the_option_and_the_reason():
     assert str(error.value).startswith("-D output_dir=/proc/dynamo-ft-evidence: cannot write evidence into "
                                        "/proc/dynamo-ft-evidence (")
     assert str(error.value).endswith("); give a folder that can be created and written")
+
+
+def test_a_run_that_only_plans_checks_the_output_folder_without_creating_it(tmp_path):
+    options = RunOptions(output_dir=str(tmp_path / "a" / "b"))
+
+    assert options.check_output_dir(Path("/unused"), create=False) == tmp_path / "a" / "b"
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_run_that_only_plans_still_refuses_an_output_dir_under_a_file(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+
+    with pytest.raises(SpecError, match="is a file, not a folder"):
+        RunOptions(output_dir=str(tmp_path / "file" / "sub")).check_output_dir(tmp_path, create=False)

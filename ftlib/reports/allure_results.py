@@ -35,6 +35,7 @@ import os
 import platform as python_platform
 import re
 import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -47,6 +48,7 @@ from allure_behave.formatter import AllureFormatter
 from allure_commons.model2 import Label
 
 from ftlib import evidence
+from ftlib.console import checked_options
 from ftlib.events.base import started_faults
 from ftlib.load.results import SUMMARY_FILE
 from ftlib.reports.resources import ResourceHistory
@@ -129,12 +131,18 @@ class AllureResultsFormatter(AllureFormatter):
     """allure-behave's formatter, writing where the run's evidence goes (see the module doc)."""
 
     def __init__(self, stream_opener, config):
-        directory = results_dir(config.userdata, getattr(config, "base_dir", None))
-        stream_opener.name = str(directory)  # AllureFileLogger's report directory
+        base_dir = getattr(config, "base_dir", None)
+        dry_run = getattr(config, "dry_run", False) or str(config.userdata.get("dry_run", "")).lower() in DRY_RUN_WORDS
+        # behave makes its formatters before before_all runs: the options and the evidence folder are
+        # checked here first, so a bad one is one message (exit 2), never a traceback from opening the folder
+        checked_options(config.userdata, Path(base_dir).resolve().parent if base_dir else Path.cwd(), dry_run)
+        directory = results_dir(config.userdata, base_dir)
+        # AllureFileLogger's report directory, which it creates; behave --dry-run (a lint: nothing runs)
+        # or -D dry_run=true (a plan) writes no result, not even when interrupted, and creates no folder:
+        # its logger gets a folder that exists and is unregistered at once
+        stream_opener.name = tempfile.gettempdir() if dry_run else str(directory)
         super().__init__(stream_opener, config)
-        if getattr(config, "dry_run", False) or str(config.userdata.get("dry_run", "")).lower() in DRY_RUN_WORDS:
-            # behave --dry-run (a lint: nothing runs) or -D dry_run=true (a plan) writes no result,
-            # not even when interrupted
+        if dry_run:
             allure_commons.plugin_manager.unregister(self.file_logger)
             return
         self._labels = _LabelHooks(self.listener)
