@@ -71,12 +71,14 @@ What it does, for every DynamoGraphDeployment (DGD) in every namespace:
 
 What it assumes:
 
-- The vendored CRD (``tests/data/crd``): ``v1alpha1`` stored, ``v1beta1`` served, conversion
-  ``None``. Both versions are then views of one stored object whose fields are those of the
-  version it was written in: a v1alpha1 DGD has ``spec.services`` (a map), a v1beta1 DGD
-  ``spec.components`` (a list keyed by ``name``, each with a ``podTemplate``). The stand-in
-  watches DGDs in both versions and reads each one in the version whose spec it carries; it
-  writes the status in that version too (``services`` or ``components``).
+- The vendored CRD (``tests/data/crd``): ``v1alpha1`` stored, ``v1beta1`` served, converted by
+  the webhook of `ftlib.controlplane.conversion` (with ``conversion: None`` a real API server
+  prunes a v1beta1 DGD's spec to nothing). A v1alpha1 DGD has ``spec.services`` (a map), a
+  v1beta1 DGD ``spec.components`` (a list keyed by ``name``, each with a ``podTemplate``). The
+  stand-in watches DGDs in both versions and reads each one in the version it was written in
+  (v1alpha1, unless the conversion annotation ``nvidia.com/dgd-spec`` says v1beta1), so its pods
+  follow the spec as written; it writes the status in that version too (``services`` or
+  ``components``). Without the webhook, a DGD is read in whichever version shows a spec.
 - Rights to list and watch DGDs, Deployments and Services in all namespaces, to create, update
   and delete Deployments and Services, and to update ``dynamographdeployments/status`` (the real
   operator's chart grants such cluster-wide rights).
@@ -98,7 +100,8 @@ Where the real operator differs:
   and what the operator does for the frontend).
 - No admission webhooks (no defaulting, no validation beyond the CRD's schema and CEL rules, no
   ``nvidia.com/dynamo-operator-origin-version`` or ``workload-provider`` annotations), no
-  conversion webhook, no finalizer on the DGD.
+  finalizer on the DGD; the conversion webhook is `ftlib.controlplane.conversion` (see there
+  how it differs).
 - Left out: probes (the frontend's ``/live`` and ``/health`` on ``http``, the workers' on
   ``system``: nothing here serves them, so the node agent's readiness decides), backend-specific
   container changes (vLLM, SGLang, TRT-LLM flags), multinode (LWS), Grove, planner and EPP
@@ -128,6 +131,9 @@ from typing import Any, Callable, Iterator
 
 from kubernetes import client
 from kubernetes.watch.watch import iter_resp_lines
+
+from ftlib.controlplane import conversion
+from ftlib.controlplane.conversion import resource_requirements
 
 log = logging.getLogger("ftlib.controlplane.operator")
 
@@ -360,24 +366,6 @@ def base_container(graph: Graph, component: Component) -> dict:
                 _env("NIXL_TELEMETRY_PROMETHEUS_PORT", str(NIXL_PORT))]
     container["env"] = env
     return container
-
-
-def resource_requirements(resources: dict) -> dict:
-    """A container's ``resources`` from the v1alpha1 shape (``requests``/``limits`` with ``cpu``,
-    ``memory``, ``gpu`` named ``gpuType`` or ``nvidia.com/gpu``, ``custom``), as
-    ``GetResourcesConfig`` maps it; ``claims`` pass through."""
-    out: dict[str, Any] = {}
-    for side in ("requests", "limits"):
-        wanted = resources.get(side) or {}
-        listed = {key: str(wanted[key]) for key in ("cpu", "memory") if wanted.get(key)}
-        if wanted.get("gpu"):
-            listed[wanted.get("gpuType") or "nvidia.com/gpu"] = str(wanted["gpu"])
-        listed.update({k: str(v) for k, v in (wanted.get("custom") or {}).items()})
-        if listed:
-            out[side] = listed
-    if resources.get("claims"):
-        out["claims"] = copy.deepcopy(resources["claims"])
-    return out
 
 
 def main_container(graph: Graph, component: Component) -> dict:
@@ -823,19 +811,27 @@ class OperatorStandIn:
                 self.queue.add(key, delay)
 
     def read(self, namespace: str, name: str) -> Graph | None:
-        """The DGD, read in the version its spec is written in; None once it is gone."""
-        seen: dict | None = None
-        for version in VERSIONS:
-            try:
-                obj = self.rest.call("GET", dgd_path(version, namespace, name))
-            except client.ApiException as error:
-                if error.status == 404:
-                    return None
-                raise
-            if spec_version(obj) == version:
-                return read_graph(obj)
-            seen = seen or obj
-        return read_graph(seen) if seen else None
+        """The DGD, read in the version it was written in; None once it is gone."""
+        stored = self._get(STORAGE_VERSION, namespace, name)
+        if stored is None:
+            return None
+        native = conversion.native_version(stored)
+        if spec_version(stored) is None and native == STORAGE_VERSION:
+            native = "v1beta1"  # no webhook: a v1beta1 DGD shows its spec only in its own version
+        if native == STORAGE_VERSION:
+            return read_graph(stored)
+        obj = self._get(native, namespace, name)
+        if obj is None:
+            return None
+        return read_graph(obj if spec_version(obj) else stored)
+
+    def _get(self, version: str, namespace: str, name: str) -> dict | None:
+        try:
+            return self.rest.call("GET", dgd_path(version, namespace, name))
+        except client.ApiException as error:
+            if error.status == 404:
+                return None
+            raise
 
     def reconcile(self, namespace: str, name: str) -> None:
         """Bring the Deployments and the Service of one DGD in line with its spec, then write its
