@@ -37,6 +37,7 @@ def before_all(context):
     # one message and exit code 2, not behave's abort summary (the Allure formatter checked them first)
     context.ft_options = console.checked_options(context.config.userdata, REPO_ROOT)
     console.check_selection(context._runner.features, context.config)  # none selected: an error
+    console.check_platform(context.ft_options)  # no cluster: one message before any scenario, not one per scenario
     context.ft_dry_run = console.DryRunTally()
     context.ft_used_names = set()
     console.setup_logging()  # the console stays clean; INFO goes to scenario.log

@@ -7,7 +7,7 @@
 - The selection: ``-n``/``--tags`` that match no scenario are an error; a selection that brings
   in ``@weekly`` rows says so at the start (`check_selection`).
 - An option error is one message and a non-zero exit (`exit_with`, `checked_options`), not
-  behave's abort summary.
+  behave's abort summary; so is a platform that cannot work, e.g. no cluster (`check_platform`).
 - A dry run ends with one line: how many scenarios, which backends, an estimated wall time from
   the plans (`DryRunTally`).
 """
@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from ftlib.errors import SpecError
+from ftlib.errors import FtError, SpecError
 from ftlib.events.base import Event
 from ftlib.events.faults import FreezeProcess
 from ftlib.events.load import StartLoad, StopLoad, WaitForLoadCompletion
 from ftlib.events.time import Wait
 from ftlib.options import RunOptions
+from ftlib.platform import get_platform
 from ftlib.verdicts import CheckFailed
 
 if TYPE_CHECKING:
@@ -60,6 +61,26 @@ def checked_options(userdata, repo_root: Path, planning_only: bool = False) -> R
     except SpecError as error:
         exit_with(str(error))
     return options
+
+
+def check_platform(options: RunOptions) -> list[str]:
+    """What the platform needs before the first scenario (`Platform.preflight`: on kubernetes a
+    kubeconfig and an API that answers, the CRD, the namespace, the permissions), checked once;
+    what is missing is one message and exit code 2 (`exit_with`), never a traceback per scenario.
+    A dry run needs no cluster and checks nothing. The platform's retry warnings stay off the
+    console meanwhile: the one message says what was tried."""
+    if options.dry_run:
+        return []
+    platform_log = logging.getLogger("ftlib.platform")
+    level = platform_log.level
+    platform_log.setLevel(logging.ERROR)
+    try:
+        return get_platform(options.platform, options=options).preflight()
+    except FtError as error:
+        exit_with(str(error))
+    finally:
+        platform_log.setLevel(level)
+    return []
 
 
 def setup_logging() -> None:
@@ -186,6 +207,6 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-__all__ = ["exit_with", "checked_options", "setup_logging", "check_selection", "selected_scenarios", "estimate_seconds", "DryRunTally",
+__all__ = ["exit_with", "checked_options", "check_platform", "setup_logging", "check_selection", "selected_scenarios", "estimate_seconds", "DryRunTally",
            "scenario_line", "is_verdict", "list_failed_checks",
            "STARTUP_SECONDS"]

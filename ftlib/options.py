@@ -79,9 +79,9 @@ class RunOptions:
         if self.platform not in PLATFORMS:
             raise SpecError(f"unknown platform {self.platform!r}; allowed: {', '.join(PLATFORMS)}")
         if self.platform == "kubernetes":
-            from ftlib.platform.kubernetes.config import check_namespace_allowed
+            from ftlib.platform.kubernetes.config import check_cluster_options
 
-            check_namespace_allowed(self.namespace, self.allow_namespace)
+            check_cluster_options(self)
         if self.client_type not in CLIENT_TYPES:
             raise SpecError(f"unknown client_type {self.client_type!r}; allowed: {', '.join(CLIENT_TYPES)}")
         if not self.output_dir:

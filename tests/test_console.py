@@ -279,6 +279,69 @@ def test_an_option_error_is_one_message_and_a_failed_exit(define, message):
     assert "ABORTED" not in result.stdout and "features passed" not in result.stdout
 
 
+UNREACHABLE_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+users: [{name: u, user: {token: t}}]
+"""
+
+
+def kubernetes_run(tmp_path: Path, kubeconfig: Path, *args: str) -> subprocess.CompletedProcess:
+    """behave on the smoke feature with -D platform=kubernetes, credentials from ``kubeconfig`` only."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE")}
+    return subprocess.run([*BEHAVE, "features/smoke.feature", "-f", "plain", "-D", "platform=kubernetes",
+                           "-D", "namespace=ft", "-D", "image=reg/dynamo:1.6.1", "-D", f"output_dir={tmp_path / 'out'}",
+                           *args], cwd=REPO_ROOT, env=dict(env, KUBECONFIG=str(kubeconfig)), capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_the_kubernetes_platform_without_a_kubeconfig_stops_once_before_any_scenario_in_one_line(tmp_path):
+    result = kubernetes_run(tmp_path, tmp_path / "missing.kubeconfig")
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"dynamo-ft: no kubeconfig: {tmp_path / 'missing.kubeconfig'} does not exist and this is not a pod. Point "
+        "KUBECONFIG at your cluster's kubeconfig (kubectl config view --raw > ft.kubeconfig; export "
+        "KUBECONFIG=$PWD/ft.kubeconfig) or run inside the cluster"]
+    assert "Scenario" not in result.stdout and "Traceback" not in result.stdout
+    assert not (tmp_path / "out").exists() or not [p for p in (tmp_path / "out").iterdir() if p.name != "allure-results"]
+
+
+def test_the_kubernetes_platform_with_an_api_that_does_not_answer_stops_once_naming_its_address(tmp_path):
+    (tmp_path / "kubeconfig").write_text(UNREACHABLE_KUBECONFIG)
+
+    result = kubernetes_run(tmp_path, tmp_path / "kubeconfig")
+
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("dynamo-ft: the Kubernetes API at https://127.0.0.1:1 is unreachable (")
+    assert "Connection refused); check the cluster is up and your kubeconfig/context (kubectl cluster-info)" in line
+    assert "Scenario" not in result.stdout and "Traceback" not in result.stdout
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("FT_PORT_RANGE", "9000", "dynamo-ft: FT_PORT_RANGE must be 'low-high' within 1024-32767, got '9000'"),
+    ("FT_NETNS", "maybe", "dynamo-ft: FT_NETNS must be one of auto, on, off, got 'maybe'")])
+def test_a_bad_local_platform_setting_stops_once_before_any_scenario(tmp_path, variable, value, message):
+    feature_folder(tmp_path, judged=JUDGED, stopped=STOPPED)
+
+    result = subprocess.run([*BEHAVE, "features", "-f", "plain", "-D", f"output_dir={tmp_path / 'out'}"], cwd=tmp_path,
+                            env=dict(os.environ, **{variable: value}), capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [message]
+    assert "Scenario" not in result.stdout
+
+
+def test_a_kubernetes_dry_run_needs_no_cluster(tmp_path):
+    result = kubernetes_run(tmp_path, tmp_path / "missing.kubeconfig", "-D", "dry_run=true")
+
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    assert result.stdout.count("MANIFESTS ") == 2
+
+
 def test_a_dry_run_ends_with_scenarios_backends_and_an_estimated_wall_time(tmp_path):
     (tmp_path / "behave.ini").symlink_to(REPO_ROOT / "behave.ini")
     feature_folder(tmp_path, planned=PLANNED)

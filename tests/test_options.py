@@ -73,7 +73,8 @@ def test_an_empty_optional_value_means_unset():
 def test_allure_formatter_keys_belong_to_allure_and_are_ignored():
     options = RunOptions.from_userdata({"AllureFormatter.issue_pattern": "https://x/{}",
                                         "AllureFormatter.link_pattern": "https://y/{}",
-                                        "platform": "kubernetes", "namespace": "ft", "dry_run": "true"})
+                                        "platform": "kubernetes", "namespace": "ft", "dry_run": "true",
+                                        "image": "reg/dynamo:1.6.1"})
 
     assert (options.platform, options.namespace) == ("kubernetes", "ft")
 
@@ -91,7 +92,7 @@ def test_the_default_and_kube_system_namespaces_are_refused_unless_named_by_allo
     with pytest.raises(SpecError, match="namespace 'kube-system' is refused"):
         RunOptions.from_userdata({"platform": "kubernetes", "namespace": "kube-system", "allow_namespace": "default"})
 
-    assert RunOptions.from_userdata({"platform": "kubernetes", "namespace": "default",
+    assert RunOptions.from_userdata({"platform": "kubernetes", "namespace": "default", "image": "reg/dynamo:1.6.1",
                                      "allow_namespace": "default"}).namespace == "default"
 
 
@@ -106,3 +107,28 @@ def test_a_seed_is_a_whole_number_and_anything_else_is_refused_naming_the_range(
     for bad in ("-1", "1.5", "abc", str(2**32)):
         with pytest.raises(SpecError, match="option seed takes a whole number from 0 to 4294967295"):
             RunOptions.from_userdata({"seed": bad})
+
+
+@pytest.mark.parametrize("option, value, rule", [
+    ("namespace", "Fault_Tests", "a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a "
+                                 "letter or digit, at most 63 characters"),
+    ("namespace", "ft-" + "x" * 61, "a DNS-1123 label"),
+    ("storage_class", "NFS RWX", "a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', each part starting "
+                                 "and ending with a letter or digit, at most 253 characters"),
+], ids=["namespace-with-capitals", "namespace-of-64-characters", "storage-class-with-a-space"])
+def test_a_kubernetes_name_the_api_would_refuse_is_refused_before_anything_runs(option, value, rule):
+    with pytest.raises(SpecError) as error:
+        RunOptions.from_userdata({"platform": "kubernetes", "image": "reg/dynamo:1.6.1", option: value})
+
+    assert str(error.value).startswith(f"-D {option}={value}: Kubernetes refuses this name; give {rule}")
+
+
+def test_the_kubernetes_platform_needs_an_image_for_its_load_jobs():
+    with pytest.raises(SpecError) as error:
+        RunOptions.from_userdata({"platform": "kubernetes", "namespace": "ft"})
+
+    assert str(error.value) == ("-D platform=kubernetes runs each load as a Job, which needs an image with aiperf "
+                                "0.13.0: set -D load_image=<image> (or -D image=<image> for every service and the load, "
+                                "or -D load_image=pip-install to pip install it in python:3.12-slim, which needs "
+                                "egress to PyPI)")
+    assert RunOptions.from_userdata({"platform": "kubernetes", "load_image": "pip-install"}).load_image == "pip-install"

@@ -140,3 +140,22 @@ def test_an_unreachable_api_names_the_address():
     configuration.retries = 0
     with pytest.raises(PlatformError, match=rf"API at http://127.0.0.1:{port} is unreachable.*cluster-info"):
         check_cluster(client.ApiClient(configuration), ClusterOptions(namespace="ft"))
+
+
+def test_an_unreachable_api_says_why_in_a_few_words_without_urllib3s_wrapping():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    from kubernetes import client
+
+    from ftlib.platform.kubernetes import KubernetesPlatform
+
+    configuration = client.Configuration(host=f"http://127.0.0.1:{port}")
+    configuration.retries = 0
+    platform = KubernetesPlatform(ClusterOptions(namespace="ft"), api=client.ApiClient(configuration))
+    with pytest.raises(PlatformError) as error:
+        platform.preflight()
+
+    assert str(error.value) == (f"the Kubernetes API at http://127.0.0.1:{port} is unreachable (Failed to establish a "
+                                "new connection: [Errno 111] Connection refused); check the cluster is up and your "
+                                "kubeconfig/context (kubectl cluster-info)")

@@ -221,6 +221,12 @@ class Platform(ABC):
         """The tokenizer a load against ``spec`` uses: a name or a path valid where the load runs."""
         return spec.model_name
 
+    def preflight(self) -> list[str]:
+        """What every scenario of a run will need from the platform, checked once before the first
+        one (behave's ``before_all``; never in a dry run): raise one `PlatformError` naming what is
+        missing and what to do. Returns notes for the log. Creates nothing."""
+        return []
+
     @abstractmethod
     def deploy(self, spec: DeploymentSpec, output_dir: Path) -> Deployment:
         """Apply ``spec``; evidence (logs…) goes under ``output_dir``. Does not wait for readiness."""

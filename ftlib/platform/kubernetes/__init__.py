@@ -22,6 +22,8 @@ from ftlib.spec import DeploymentSpec
 
 log = logging.getLogger("ftlib.platform.kubernetes")
 PLAN_RUN_ID = "dry-run"
+PREFLIGHT_ATTEMPTS = 3  # an API that does not answer stops the run within ~20 s, before any scenario
+PREFLIGHT_TIMEOUT = 5.0
 
 
 def new_run_id() -> str:
@@ -81,6 +83,15 @@ class KubernetesPlatform(Platform):
 
             self._api = load_api_client(self.options)
         return self._api
+
+    def preflight(self) -> list[str]:
+        """The cluster every scenario will deploy to: a kubeconfig (or the pod's service account),
+        an API that answers (tried `PREFLIGHT_ATTEMPTS` times), the CRD, the namespace and every
+        permission of `ftlib.platform.kubernetes.config.check_cluster`; creates nothing."""
+        from ftlib.platform.kubernetes.config import check_cluster, server_version
+
+        server_version(self.api, attempts=PREFLIGHT_ATTEMPTS, timeout=PREFLIGHT_TIMEOUT)
+        return check_cluster(self.api, self.options)
 
     def tokenizer_for(self, spec: DeploymentSpec) -> str:
         """The model's name: the load Job fetches its tokenizer by name (from the Hugging Face hub)."""

@@ -10,6 +10,7 @@ raising one `PlatformError` that names what was wrong and what to do.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from ftlib.errors import PlatformError, SpecError
-from ftlib.platform.kubernetes.retry import call_api, explain, short_reason
+from ftlib.platform.kubernetes.retry import ATTEMPTS, call_api, explain, short_reason
 
 DGD_GROUP = "nvidia.com"
 DGD_PLURAL = "dynamographdeployments"
@@ -172,6 +173,32 @@ def require_access(api: client.ApiClient, namespace: str, rules: tuple[RbacRule,
     return [f"could not check permissions ({unknown[0].error}); a missing one fails when first used"] if unknown else []
 
 
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+NAME_RULES = {  # option -> (what Kubernetes accepts there, its pattern, its longest length)
+    "namespace": ("a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit, "
+                  "at most 63 characters", re.compile(_LABEL), 63),
+    "storage_class": ("a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', each part starting and ending "
+                      "with a letter or digit, at most 253 characters", re.compile(rf"{_LABEL}(\.{_LABEL})*"), 253),
+}
+
+
+def check_cluster_options(options: "ClusterOptions | Any") -> None:
+    """The ``-D`` options of the kubernetes platform that can be judged without a cluster: names
+    Kubernetes would refuse, a protected namespace, and an image for the load Job."""
+    for option, (rule, pattern, longest) in NAME_RULES.items():
+        value = getattr(options, option, None)
+        if value is not None and (len(value) > longest or not pattern.fullmatch(value)):
+            raise SpecError(f"-D {option}={value}: Kubernetes refuses this name; give {rule}")
+    check_namespace_allowed(options.namespace, options.allow_namespace)
+    if not (getattr(options, "load_image", None) or getattr(options, "image", None)):
+        from ftlib.platform.kubernetes.load_job import AIPERF_VERSION, PIP_BASE_IMAGE, PIP_INSTALL
+
+        raise SpecError(f"-D platform=kubernetes runs each load as a Job, which needs an image with aiperf "
+                        f"{AIPERF_VERSION}: set -D load_image=<image> (or -D image=<image> for every service and the "
+                        f"load, or -D load_image={PIP_INSTALL} to pip install it in {PIP_BASE_IMAGE}, which needs "
+                        "egress to PyPI)")
+
+
 def check_namespace_allowed(namespace: str, allow_namespace: str | None) -> None:
     """Refuse ``default`` and ``kube-system`` unless ``-D allow_namespace`` names that namespace."""
     if namespace in PROTECTED_NAMESPACES and allow_namespace != namespace:
@@ -217,18 +244,29 @@ def load_api_client(options: ClusterOptions | Mapping[str, Any] | object) -> cli
                             "List the contexts with: kubectl config get-contexts") from error
 
 
-def server_version(api: client.ApiClient) -> str:
+def server_version(api: client.ApiClient, attempts: int = ATTEMPTS, timeout: float = 10) -> str:
     """The API server's version; a `PlatformError` saying where it looked when it does not answer."""
     host = api.configuration.host
     try:
-        info = call_api(client.VersionApi(api).get_code, _request_timeout=10)
+        info = call_api(client.VersionApi(api).get_code, attempts=attempts, _request_timeout=timeout)
     except (urllib3.exceptions.HTTPError, OSError) as error:
-        raise PlatformError(f"the Kubernetes API at {host} is unreachable ({error.__class__.__name__}: {error}); "
+        raise PlatformError(f"the Kubernetes API at {host} is unreachable ({connection_reason(error)}); "
                             "check the cluster is up and your kubeconfig/context (kubectl cluster-info)") from error
     except ApiException as error:
         raise PlatformError(f"the Kubernetes API at {host} answered {short_reason(error)}; "
                             "check your credentials (kubectl auth whoami)") from error
     return info.git_version
+
+
+def connection_reason(error: BaseException) -> str:
+    """Why a connection failed, in a few words: urllib3's innermost reason (``Failed to establish a
+    new connection: [Errno 111] Connection refused``) without the connection's repr (the address is
+    named beside it) and the retry wrapping."""
+    reason = getattr(error, "reason", None)
+    while isinstance(reason, urllib3.exceptions.HTTPError) and getattr(reason, "reason", None) is not None:
+        reason = reason.reason
+    text = str(reason or error)
+    return re.sub(r"^(<[^>]*>|\w+\([^)]*\)): ", "", text) or error.__class__.__name__
 
 
 def dgd_served_versions(api: client.ApiClient) -> list[str]:

@@ -58,17 +58,18 @@ def _wait(state: tenacity.RetryCallState) -> float:
     return min(MAX_WAIT_SECONDS, asked if asked is not None else backoff)
 
 
-def _log_retry(state: tenacity.RetryCallState) -> None:
+def _log_retry(state: tenacity.RetryCallState, attempts: int = ATTEMPTS) -> None:
     error = state.outcome.exception() if state.outcome is not None else None
     log.warning("kubernetes API call %s failed (%s); retrying (attempt %d of %d)",
-                getattr(state.fn, "__name__", state.fn), short_reason(error), state.attempt_number, ATTEMPTS)
+                getattr(state.fn, "__name__", state.fn), short_reason(error), state.attempt_number, attempts)
 
 
-def call_api(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)``, retried on connection errors, 429 and 5xx only (never on 4xx)."""
+def call_api(fn: Callable[..., T], *args: Any, attempts: int = ATTEMPTS, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)``, retried on connection errors, 429 and 5xx only (never on 4xx), up
+    to ``attempts`` tries in all."""
     retrying = tenacity.Retrying(retry=tenacity.retry_if_exception(is_transient),
-                                 stop=tenacity.stop_after_attempt(ATTEMPTS), wait=_wait,
-                                 before_sleep=_log_retry, reraise=True)
+                                 stop=tenacity.stop_after_attempt(attempts), wait=_wait,
+                                 before_sleep=lambda state: _log_retry(state, attempts), reraise=True)
     return retrying(fn, *args, **kwargs)
 
 
