@@ -1,0 +1,363 @@
+"""The node agent (ftlib.controlplane.node) against a real kube-apiserver, kube-scheduler and
+kube-controller-manager: the Node it registers, the pods the real scheduler binds to it, exec and
+logs going through the API server to its kubelet server, graceful deletion and Job pods."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import time
+import uuid
+
+import pytest
+from kubernetes import client
+
+from ftlib.controlplane import node_pods, node_processes as procs
+from ftlib.controlplane.cluster import NAMESPACE, free_port
+from ftlib.controlplane.node import NodeAgent, check_declared_features, pod_grace, restarts_in
+from ftlib.controlplane.node_server import exec_status
+from ftlib.platform.kubernetes.deployment import exit_status
+from ftlib.platform.kubernetes.jobs import exec_in_pod
+from ftlib.platform.kubernetes.log_tee import wrap_command
+from ftlib.platform.kubernetes.procs import PS_ARGV, parse_ps
+
+NODE = "dft-node"
+ENGINE = ["python3", "-m", "dynamo.mocker", "--model-path", "Qwen/Qwen3-0.6B"]
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def plane(bare_control_plane):
+    return bare_control_plane
+
+
+@pytest.fixture(scope="module")
+def agent(plane):
+    node = NodeAgent(plane.api_client("node"), name=NODE, port=free_port(), cert_file=plane.kubelet_serving.cert,
+                     key_file=plane.kubelet_serving.key, ca_file=plane.ca.ca.cert, folder=plane.folder / "node")
+    node.start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="module")
+def core(plane, agent):
+    return client.CoreV1Api(plane.api_client())
+
+
+def pod_body(name: str, command: list[str], *, share: bool = True, grace: int | None = None, restart: str = "Always",
+             wrap: bool = True, **container) -> dict:
+    main = {"name": "main", "image": "nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.9.0",
+            "command": wrap_command(command) if wrap else command,
+            "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}], **container}
+    spec = {"containers": [main], "shareProcessNamespace": share, "restartPolicy": restart,
+            "automountServiceAccountToken": False}
+    if grace is not None:
+        spec["terminationGracePeriodSeconds"] = grace
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"test": "node-agent"}}, "spec": spec}
+
+
+def wait_for(what: str, check, timeout: float = 30.0, every: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(every)
+
+
+def ready(core, name: str) -> client.V1Pod | None:
+    pod = core.read_namespaced_pod(name, NAMESPACE)
+    conditions = {c.type: c.status for c in pod.status.conditions or []}
+    return pod if conditions.get("Ready") == "True" else None
+
+
+def make_pod(core, body: dict) -> str:
+    name = body["metadata"]["name"] = f"{body['metadata']['name']}-{uuid.uuid4().hex[:6]}"
+    core.create_namespaced_pod(NAMESPACE, body)
+    return name
+
+
+def gone(core, name: str) -> bool:
+    try:
+        core.read_namespaced_pod(name, NAMESPACE)
+    except client.ApiException as error:
+        return error.status == 404
+    return False
+
+
+def processes(core, name: str):
+    result = exec_in_pod(core, NAMESPACE, name, PS_ARGV, "main", timeout=20)
+    return parse_ps(result.stdout), result
+
+
+# -- the Node -----------------------------------------------------------------------------------
+def test_the_node_registers_with_gpus_its_kubelet_port_and_the_websocket_feature_and_renews_its_lease(plane, agent, core):
+    node = json.loads(core.read_node(NODE, _preload_content=False).data)
+    status = node["status"]
+    assert status["capacity"]["nvidia.com/gpu"] == "8" and status["allocatable"]["nvidia.com/gpu"] == "8"
+    assert status["daemonEndpoints"]["kubeletEndpoint"]["Port"] == agent.port
+    assert {a["type"]: a["address"] for a in status["addresses"]} == {"InternalIP": "127.0.0.1", "Hostname": NODE}
+    assert check_declared_features(node) and agent.declared_features_kept
+    assert node["metadata"]["labels"]["kubernetes.io/os"] == "linux"
+    assert not node["spec"].get("taints")
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "True"
+    lease = client.CoordinationV1Api(plane.api_client()).read_namespaced_lease(NODE, "kube-node-lease")
+    assert lease.spec.holder_identity == NODE and lease.spec.lease_duration_seconds == 40
+    assert lease.metadata.owner_references[0].kind == "Node"
+
+
+def test_the_kubelet_server_listens_on_loopback_and_refuses_a_client_without_a_certificate(agent):
+    context = ssl.create_default_context(cafile=str(agent.ca_file))
+    with socket.create_connection(("127.0.0.1", agent.port), timeout=5) as raw:
+        with pytest.raises((ssl.SSLError, ConnectionResetError, OSError)):
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                if not tls.recv(100):
+                    raise ConnectionResetError("closed")
+
+
+# -- pods -----------------------------------------------------------------------------------------
+def test_a_pod_bound_by_the_real_scheduler_runs_and_becomes_ready_with_a_kubelet_status(core):
+    name = make_pod(core, pod_body("ready", ENGINE))
+    pod = wait_for("the pod to be Ready", lambda: ready(core, name))
+    assert pod.spec.node_name == NODE  # bound by kube-scheduler: the body had no nodeName
+    assert pod.status.phase == "Running" and pod.status.start_time is not None
+    assert pod.status.pod_ip.startswith("127.") and pod.status.host_ip == "127.0.0.1"
+    types = {c.type for c in pod.status.conditions}
+    assert {"PodScheduled", "Initialized", "ContainersReady", "Ready", "PodReadyToStartContainers"} <= types
+    main = pod.status.container_statuses[0]
+    assert main.ready and main.started and main.restart_count == 0 and main.state.running.started_at
+    assert main.image == "nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.9.0" and "@sha256:" in main.image_id
+    assert main.container_id.startswith("simulated://")
+    core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
+
+
+def test_ps_through_the_api_server_shows_pause_the_engine_the_wrapper_execd_and_its_tee(core):
+    name = make_pod(core, pod_body("ps", ENGINE))
+    wait_for("Ready", lambda: ready(core, name))
+    found, result = processes(core, name)
+    assert result.returncode == 0 and result.stdout.startswith("  PID STAT COMMAND\n")
+    commands = {p.command: p for p in found}
+    assert commands["/pause"].pid == 1
+    engine = commands[" ".join(ENGINE)]
+    assert engine.is_main and engine.pid > 1 and engine.state == "S"
+    assert any(c.startswith("tee -a ") and c.endswith(".log") for c in commands)
+    core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
+
+
+def test_kill_s_kill_through_the_api_server_restarts_the_container_with_restart_count_1_and_last_state_137(core):
+    name = make_pod(core, pod_body("kill", ENGINE))
+    wait_for("Ready", lambda: ready(core, name))
+    before, _ = processes(core, name)
+    engine = next(p for p in before if p.is_main)
+    result = exec_in_pod(core, NAMESPACE, name, ["kill", "-s", "KILL", str(engine.pid)], "main")
+    assert result.returncode == 0
+    pod = wait_for("the restart", lambda: (p := ready(core, name)) and p.status.container_statuses[0].restart_count == 1 and p)
+    status = pod.status.container_statuses[0]
+    assert status.last_state.terminated.exit_code == 137 and status.last_state.terminated.reason == "Error"
+    assert status.last_state.terminated.started_at and status.last_state.terminated.finished_at
+    after, _ = processes(core, name)
+    assert next(p for p in after if p.is_main).pid != engine.pid
+    core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
+
+
+def test_pods_log_previous_is_a_400_before_a_restart_and_the_dead_containers_log_after_it(core):
+    name = make_pod(core, pod_body("logs", ENGINE))
+    wait_for("Ready", lambda: ready(core, name))
+    with pytest.raises(client.ApiException) as refused:
+        core.read_namespaced_pod_log(name, NAMESPACE, container="main", previous=True)
+    assert refused.value.status == 400 and "previous terminated container" in refused.value.body
+    engine = next(p for p in processes(core, name)[0] if p.is_main)
+    exec_in_pod(core, NAMESPACE, name, ["kill", "-s", "TERM", str(engine.pid)], "main")
+    pod = wait_for("the restart", lambda: (p := ready(core, name)) and p.status.container_statuses[0].restart_count == 1 and p)
+    assert pod.status.container_statuses[0].last_state.terminated.exit_code == 0  # graceful: the engine exits 0
+    previous = core.read_namespaced_pod_log(name, NAMESPACE, container="main", previous=True)
+    assert f"[{engine.pid}]: simulated process started: {' '.join(ENGINE)}" in previous
+    assert "received SIGTERM" in previous and "exited with code 0" in previous
+    current = core.read_namespaced_pod_log(name, NAMESPACE, container="main", timestamps=True, tail_lines=1)
+    assert current.count("\n") == 1 and current[:4].isdigit() and f"[{engine.pid}]" not in current
+    core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
+
+
+def test_sigstop_and_sigcont_through_exec_show_the_engine_stopped_then_running(core):
+    name = make_pod(core, pod_body("freeze", ENGINE))
+    wait_for("Ready", lambda: ready(core, name))
+    engine = next(p for p in processes(core, name)[0] if p.is_main)
+    exec_in_pod(core, NAMESPACE, name, ["kill", "-s", "STOP", str(engine.pid)], "main")
+    assert next(p for p in processes(core, name)[0] if p.pid == engine.pid).state == "T"
+    exec_in_pod(core, NAMESPACE, name, ["kill", "-s", "CONT", str(engine.pid)], "main")
+    assert next(p for p in processes(core, name)[0] if p.pid == engine.pid).state == "S"
+    core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
+
+
+def test_pid_1_ignores_sigkill_sent_from_inside_its_namespace(core):
+    name = make_pod(core, pod_body("pid1", ENGINE, share=False, wrap=False))
+    wait_for("Ready", lambda: ready(core, name))
+    found, _ = processes(core, name)
+    assert [p.pid for p in found if p.is_main] == [1]
+    assert exec_in_pod(core, NAMESPACE, name, ["kill", "-s", "KILL", "1"], "main").returncode == 0
+    time.sleep(1.0)
+    pod = core.read_namespaced_pod(name, NAMESPACE)
+    assert pod.status.container_statuses[0].restart_count == 0 and pod.status.container_statuses[0].ready
+    core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
+
+
+def test_exec_of_a_program_missing_from_the_image_fails_as_the_container_runtime_says(core):
+    name = make_pod(core, pod_body("missing", ENGINE))
+    wait_for("Ready", lambda: ready(core, name))
+    from kubernetes.stream import stream
+
+    ws = stream(core.connect_get_namespaced_pod_exec, name, NAMESPACE, command=["python3", "-c", "print(1)"],
+                container="main", stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+    ws.run_forever(timeout=20)
+    code, message = exit_status(ws.read_channel(3))
+    ws.close()
+    assert code == 127 and "executable file not found in $PATH" in message
+    failed = exec_in_pod(core, NAMESPACE, name, ["kill", "-s", "TERM", "4242"], "main")
+    assert failed.returncode == 1 and "No such process" in failed.stderr
+    core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
+
+
+# -- deletion -----------------------------------------------------------------------------------
+def test_graceful_deletion_of_a_pid_1_that_ignores_sigterm_takes_the_whole_termination_grace_period(core):
+    name = make_pod(core, pod_body("grace", ["sleep", "3600"], share=False, wrap=False, grace=3))
+    wait_for("Ready", lambda: ready(core, name))
+    started = time.monotonic()
+    core.delete_namespaced_pod(name, NAMESPACE)
+    wait_for("the pod to go", lambda: gone(core, name), timeout=20, every=0.1)
+    took = time.monotonic() - started
+    assert 3.0 <= took < 6.0, took
+
+
+def test_graceful_deletion_of_an_engine_ends_soon_after_sigterm_and_writes_the_terminal_status(core):
+    name = make_pod(core, pod_body("term", ENGINE, grace=30))
+    wait_for("Ready", lambda: ready(core, name))
+    seen = []
+    started = time.monotonic()
+    core.delete_namespaced_pod(name, NAMESPACE)
+
+    def watch_it():
+        try:
+            pod = core.read_namespaced_pod(name, NAMESPACE)
+        except client.ApiException:
+            return True
+        seen.append(pod.status.phase)
+        return False
+    wait_for("the pod to go", watch_it, timeout=20, every=0.05)
+    assert time.monotonic() - started < 5.0
+    assert seen and seen[-1] in ("Running", "Succeeded")
+
+
+def test_a_job_whose_pod_runs_sleep_1_is_marked_complete_by_the_real_job_controller(plane, core):
+    batch = client.BatchV1Api(plane.api_client())
+    name = f"sleep-{uuid.uuid4().hex[:6]}"
+    batch.create_namespaced_job(NAMESPACE, {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+        "spec": {"backoffLimit": 0, "template": {"spec": {
+            "restartPolicy": "Never", "automountServiceAccountToken": False,
+            "containers": [{"name": "c", "image": "busybox:1.36.1", "command": ["sleep", "1"]}]}}}})
+    started = time.monotonic()
+    job = wait_for("the Job to complete", lambda: (j := batch.read_namespaced_job(name, NAMESPACE)).status.succeeded and j,
+                   timeout=60)
+    assert time.monotonic() - started >= 1.0
+    assert any(c.type == "Complete" and c.status == "True" for c in job.status.conditions)
+    pod = core.list_namespaced_pod(NAMESPACE, label_selector=f"job-name={name}").items[0]
+    terminated = pod.status.container_statuses[0].state.terminated
+    assert pod.status.phase == "Succeeded" and terminated.exit_code == 0 and terminated.reason == "Completed"
+    assert pod.status.container_statuses[0].image == "docker.io/library/busybox:1.36.1"
+    batch.delete_namespaced_job(name, NAMESPACE, propagation_policy="Background")
+
+
+def test_a_pod_whose_claim_is_not_bound_waits_in_container_creating(core):
+    claim = f"unbound-{uuid.uuid4().hex[:6]}"
+    core.create_namespaced_persistent_volume_claim(NAMESPACE, {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": claim},
+        "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "no-such-class",
+                 "resources": {"requests": {"storage": "1Gi"}}}})
+    body = pod_body("waits", ENGINE)
+    body["spec"]["nodeName"] = NODE  # the scheduler would keep it: its claim is unbound
+    body["spec"]["volumes"] = [{"name": "logs", "persistentVolumeClaim": {"claimName": claim}}]
+    name = make_pod(core, body)
+    time.sleep(2.0)
+    pod = core.read_namespaced_pod(name, NAMESPACE)
+    assert pod.status.phase == "Pending"
+    assert pod.status.container_statuses[0].state.waiting.reason == "ContainerCreating"
+    core.delete_namespaced_pod(name, NAMESPACE)
+    wait_for("the waiting pod to go", lambda: gone(core, name), timeout=20)
+    core.delete_namespaced_persistent_volume_claim(claim, NAMESPACE)
+
+
+# -- pure functions -------------------------------------------------------------------------------
+def test_the_exec_status_of_a_non_zero_exit_is_what_the_suite_and_the_python_client_parse():
+    status = exec_status(["kill", "-s", "KILL", "7"], 1)
+    assert exit_status(json.dumps(status)) == (1, "")
+    assert int(status["details"]["causes"][0]["message"]) == 1
+    assert exit_status(json.dumps(exec_status(["ps"], 0))) == (0, "")
+    code, message = exit_status(json.dumps(exec_status(["cat"], 0, procs.missing_executable("cat"))))
+    assert code == 127 and 'exec: "cat": executable file not found in $PATH' in message
+
+
+def test_the_grace_period_is_the_deletion_grace_at_least_two_seconds_and_restart_counts_survive_an_agent_restart():
+    assert pod_grace({"metadata": {"deletionGracePeriodSeconds": 7}, "spec": {"terminationGracePeriodSeconds": 30}}) == 7
+    assert pod_grace({"metadata": {"deletionGracePeriodSeconds": 0}}) == 2
+    assert pod_grace({"metadata": {}, "spec": {}}) == 30
+    assert restarts_in({"status": {"containerStatuses": [{"name": "main", "restartCount": 2, "containerID": "x://1"},
+                                                         {"name": "side", "restartCount": 0}]}}) == {"main": 2}
+
+
+def test_the_log_tee_wrapper_execs_the_engine_and_starts_a_tee_unless_pod_name_is_unusable():
+    launch = procs.resolve_launch(wrap_command(ENGINE), {"POD_NAME": "p"}, "20260101T000000")
+    assert launch.argv == ENGINE and launch.tee == ["tee", "-a", "20260101T000000.log"]
+    bare = procs.resolve_launch(wrap_command(ENGINE), {}, "s")
+    assert bare.argv == ENGINE and bare.tee is None and "no usable POD_NAME" in bare.notes[0]
+    assert procs.resolve_launch(["/bin/sh", "-c", "exec sleep 5"], {}, "s").argv == ["sleep", "5"]
+    assert procs.resolve_launch(["sh", "-c", "while true; do sleep 1; done"], {}, "s").argv[0] == "sh"
+
+
+def test_signals_follow_the_pid_1_rule_defaults_and_stop_hold_continue():
+    namespace = procs.PidNamespace()
+    init = namespace.spawn(["sleep", "100"], procs.program_for(["sleep", "100"]), "main", 0.0)
+    assert procs.deliver(init, procs.SIGKILL, 0.0, from_inside=True).effect == "ignored"
+    assert procs.deliver(init, procs.SIGTERM, 0.0, from_inside=False).effect == "ignored"  # no handler, PID 1
+    child = namespace.spawn(["sleep", "100"], procs.program_for(["sleep", "100"]), "exec", 0.0)
+    assert procs.deliver(child, procs.SIGSTOP, 0.0, True).effect == "stopped" and child.stat() == "T"
+    assert procs.deliver(child, procs.SIGTERM, 0.0, True).effect == "held" and child.alive
+    assert procs.deliver(child, procs.SIGCONT, 0.0, True) == procs.SignalOutcome("exited", 143)
+    engine = namespace.spawn(ENGINE, procs.program_for(ENGINE), "main", 0.0, session_leader=True)
+    assert procs.deliver(engine, procs.SIGTERM, 1.0, True).effect == "handled"
+    assert procs.due_exit(engine, 1.0) is None and procs.due_exit(engine, 2.0) == 0
+    assert procs.deliver(init, procs.SIGKILL, 0.0, from_inside=False).exit_code == 137
+
+
+def test_ps_prints_as_procps_and_kill_reads_its_usual_forms():
+    namespace = procs.PidNamespace()
+    namespace.spawn(["/pause"], procs.program_for(["/pause"]), "pause", 0.0, session_leader=True)
+    namespace.spawn(ENGINE, procs.program_for(ENGINE), "main", 0.0, session_leader=True, skip=5)
+    text = procs.format_ps(namespace.alive(), ["pid", "stat", "args"])
+    assert text == f"  PID STAT COMMAND\n    1 Ss   /pause\n    7 Ssl  {' '.join(ENGINE)}\n"
+    assert procs.parse_kill(["-s", "KILL", "7"]) == procs.KillRequest(9, (7,))
+    assert procs.parse_kill(["-9", "7"]) == procs.KillRequest(9, (7,))
+    assert procs.parse_kill(["-STOP", "7"]).signum == procs.SIGSTOP
+    assert procs.parse_kill(["7"]).signum == procs.SIGTERM
+    assert procs.parse_kill(["-s", "NOPE", "7"]).error
+
+
+def test_the_crash_loop_back_off_lets_the_first_restart_go_at_once_then_doubles():
+    backoff = node_pods.Backoff()
+    assert backoff.remaining(0.0, 0.0) == 0.0
+    backoff.next(0.0, 0.0)
+    assert backoff.remaining(1.0, 1.0) == 10.0
+    backoff.next(1.0, 11.0)
+    assert backoff.duration == 20.0
+    assert backoff.remaining(1000.0, 1000.0) == 0.0  # more than 10 minutes later: reset
+
+
+def test_images_are_reported_as_containerd_normalizes_them():
+    assert node_pods.normalize_image("busybox:1.36.1") == "docker.io/library/busybox:1.36.1"
+    assert node_pods.normalize_image("user/app") == "docker.io/user/app:latest"
+    assert node_pods.normalize_image("nvcr.io/nvidia/x:1") == "nvcr.io/nvidia/x:1"
+    assert node_pods.image_id("busybox:1.36.1").startswith("docker.io/library/busybox@sha256:")
