@@ -13,7 +13,8 @@ for one port. Without ``-j`` the default is chosen from the machine: see `defaul
 
 Ctrl-C or SIGTERM stops launching, passes one SIGINT to the running children (whose teardown keeps
 their evidence) and waits for them; no child outlives this process (each child gets SIGTERM if it
-dies). The closing line is ``scenarios: N passed, N failed`` (``, N skipped`` when any were).
+dies), and none runs forever: past `child_deadline_seconds` it gets the same SIGINT. The closing
+line is ``scenarios: N passed, N failed`` (``, N skipped`` when any were).
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ftlib import console
 from ftlib.scenario import slug
 
 MEMORY_PER_SCENARIO_GB = 1.5  # aiperf (~0.8 GB) + the graph + behave, with head room
 PORTS = (20000, 32767)  # Dynamo 1.6.1 reads DYN_SYSTEM_PORT as i16: stay below 32768
 STOP_GRACE_SECONDS = 120.0
+CHILD_MIN_SECONDS = 1800.0  # a child run is stopped after max(this, CHILD_ESTIMATE_FACTOR x its estimate) per scenario
+CHILD_ESTIMATE_FACTOR = 4
 _SUMMARY = re.compile(r"(\d+) scenarios? passed, (\d+) failed, (\d+) skipped")
 _LOAD_SECONDS = re.compile(r"for (\d+(?:\.\d+)?) (seconds?|minutes?)")
 _SCENARIO_LINE = re.compile(r"\s+\w+ in \d+(\.\d+)? s: ")  # ftlib.console.scenario_line
@@ -197,6 +201,12 @@ def batches(selected: list[Selected]) -> list[list[Selected]]:
                                                       -sum(item.estimate for item in group)))
 
 
+def child_deadline_seconds(group: list[Selected]) -> float:
+    """How long one child run may take before it is stopped as Ctrl-C would (its teardown keeps the
+    evidence), then killed after `STOP_GRACE_SECONDS`: the queue never waits on a child forever."""
+    return sum(max(CHILD_MIN_SECONDS, CHILD_ESTIMATE_FACTOR * item.estimate) for item in group)
+
+
 def _die_with_parent() -> None:
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -215,6 +225,7 @@ class ShardRunner:
         self.free_slots = list(range(jobs))
         self.ranges = port_ranges(jobs)
         self.stopping = False
+        self.overdue: dict[int, float] = {}  # pid of a child past its deadline -> when it was sent SIGINT
 
     def _start(self, group: list[Selected]) -> None:
         slot = self.free_slots.pop(0)
@@ -237,6 +248,19 @@ class ShardRunner:
             self.free_slots.append(slot)
             done.append(self._outcome(child.returncode, group, time.monotonic() - started, log))
         return done
+
+    def _stop_overdue(self) -> None:
+        """SIGINT to a child past `child_deadline_seconds`, SIGKILL `STOP_GRACE_SECONDS` later."""
+        now = time.monotonic()
+        for child, group, started, _ in self.running.values():
+            signalled = self.overdue.get(child.pid)
+            if signalled is None and now - started > child_deadline_seconds(group):
+                print(f"dynamo-ft: {' '.join(item.location for item in group)} still running after "
+                      f"{now - started:.0f} s: stopping it", file=sys.stderr, flush=True)
+                self.overdue[child.pid] = now
+                child.send_signal(signal.SIGINT)
+            elif signalled is not None and now - signalled > STOP_GRACE_SECONDS:
+                child.kill()
 
     @staticmethod
     def _outcome(code: int, group: list[Selected], seconds: float, log: Path) -> Outcome:
@@ -281,6 +305,7 @@ class ShardRunner:
         while queue or self.running:
             while queue and self.free_slots and not self.stopping and self._may_start(queue[0]):
                 self._start(queue.pop(0))
+            self._stop_overdue()
             for outcome in self._reap():
                 outcomes.append(outcome)
                 self._print(outcome, sum(len(o.locations) for o in outcomes), total)
@@ -318,6 +343,27 @@ def output_dir(args: list[str], repo: Path) -> Path:
     return path if path.is_absolute() else repo / path
 
 
+def refuse_bad_arguments(args: list[str]) -> None:
+    """What every child would refuse, refused once here, before any child starts, with the same
+    one message and exit code 2 as a run without ``-j`` (`ftlib.console`): the ``-D`` options, the
+    output folder, the selection (``--tags``, ``-n``, paths; none selected is an error) and what the
+    platform needs (no cluster, a bad ``FT_PORT_RANGE``…). behave's own argument errors exit as
+    behave would."""
+    from behave.configuration import Configuration
+    from behave.runner import Runner
+    from behave.runner_util import parse_features
+
+    config = Configuration(args)
+    runner = Runner(config)
+    with runner.path_manager:  # the features as behave's runner finds and parses them
+        runner.setup_paths()
+        locations = [location for location in runner.feature_locations() if not config.exclude(location)]
+        features = parse_features(locations, language=config.lang)
+    options = console.checked_options(config.userdata, Path(config.base_dir).resolve().parent)
+    console.check_selection(features, config)
+    console.check_platform(options)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ftlib.shard", description=__doc__.splitlines()[0], add_help=False)
     parser.add_argument("-j", "--jobs", default="auto")
@@ -331,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     repo = Path.cwd()
     behave = [sys.executable, "-m", "behave"]
+    refuse_bad_arguments(args)
     selected = collect(behave, args)
     if not selected:
         print("dynamo-ft: the arguments select no scenario (check --tags, -n and the feature paths)",

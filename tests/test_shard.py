@@ -147,7 +147,28 @@ def test_shards_run_every_scenario_and_close_with_the_counts(sample):
 def test_a_selection_of_no_scenario_is_an_error(sample):
     done = _shard(sample, "-j", "2", "-n", "no such scenario", "-D", f"output_dir={sample / 'out'}")
     assert done.returncode == 2
-    assert "select no scenario" in done.stdout
+    assert done.stdout.splitlines() == ["dynamo-ft: no scenario matches -n no such scenario (of 3 scenarios in 1 "
+                                        "feature files); nothing to run"]
+    assert not (sample / "out" / "shard-logs").exists()
+
+
+@pytest.mark.parametrize("bad", [["-D", "foo=bar"], ["-D", "dry_run=maybe"], ["--tags", "@no_such_tag"],
+                                 ["-D", "output_dir=/proc/dynamo-ft-shards"]],
+                         ids=["unknown-option", "bad-value", "no-scenario-selected", "output-dir-cannot-be-created"])
+def test_a_bad_argument_with_shards_is_the_same_single_message_and_exit_2_as_without(tmp_path, bad):
+    args = ["-D", f"output_dir={tmp_path / 'out'}", *bad]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+
+    sharded = subprocess.run([sys.executable, "-m", "ftlib.shard", "-j", "2", *args], cwd=REPO, env=env, text=True,
+                             capture_output=True, timeout=120)
+    alone = subprocess.run([*BEHAVE, "-f", "null", *args], cwd=REPO, env=env, text=True, capture_output=True,
+                           timeout=120)
+
+    assert (sharded.returncode, alone.returncode) == (2, 2)
+    assert sharded.stderr.splitlines() == alone.stderr.splitlines()
+    assert len(sharded.stderr.splitlines()) == 1 and sharded.stderr.startswith("dynamo-ft: ")
+    assert sharded.stdout == ""  # no child started, no "FAILED", no closing line
+    assert not (tmp_path / "out" / "shard-logs").exists()
 
 
 def test_a_bad_job_count_names_what_is_allowed(sample):
@@ -172,6 +193,23 @@ def test_sigterm_stops_the_children_and_leaves_none(sample):
     assert parent.returncode == 130, output
     assert "interrupted" in output
     assert not [pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+
+
+def test_a_child_past_its_deadline_is_stopped_so_the_queue_never_waits_forever(sample, monkeypatch):
+    from ftlib import shard
+
+    (sample / "features" / "slow.feature").write_text("Feature: slow\n  Scenario: sleeps\n    Given it sleeps 60 seconds\n")
+    monkeypatch.chdir(sample)
+    monkeypatch.setattr(shard, "CHILD_MIN_SECONDS", 2.0)
+    monkeypatch.setattr(shard, "CHILD_ESTIMATE_FACTOR", 0)
+    monkeypatch.setattr(shard, "STOP_GRACE_SECONDS", 5.0)
+    runner = shard.ShardRunner(BEHAVE, ["features/slow.feature"], 1, sample)
+    started = time.monotonic()
+
+    (outcome,) = runner.run([[Selected("features/slow.feature:2", "sleeps", 60.0)]])
+
+    assert time.monotonic() - started < 20
+    assert outcome.code != 0
 
 
 def test_a_serial_scenario_runs_with_no_other_beside_it(sample):
