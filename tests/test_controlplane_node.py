@@ -13,7 +13,7 @@ import uuid
 import pytest
 from kubernetes import client
 
-from ftlib.controlplane import node_pods, node_processes as procs
+from ftlib.controlplane import cluster, node_pods, node_processes as procs
 from ftlib.controlplane.cluster import NAMESPACE, free_port
 from ftlib.controlplane.node import NodeAgent, check_declared_features, pod_grace, restarts_in
 from ftlib.controlplane.node_server import exec_status
@@ -28,8 +28,20 @@ ENGINE = ["python3", "-m", "dynamo.mocker", "--model-path", "Qwen/Qwen3-0.6B"]
 
 # -- fixtures -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def plane(bare_control_plane):
-    return bare_control_plane
+def plane(request):
+    """The bare control plane; its kube-controller-manager must run the node-lifecycle-controller,
+    which lifts the ``node.kubernetes.io/not-ready`` taint the TaintNodesByCondition admission puts
+    on every new Node (without it kube-scheduler never binds a pod to the node)."""
+    if "node-lifecycle-controller" in cluster.CONTROLLERS:
+        yield request.getfixturevalue("bare_control_plane")
+        return
+    original = cluster.CONTROLLERS
+    cluster.CONTROLLERS = original + ("node-lifecycle-controller",)
+    try:
+        with cluster.ControlPlane(stand_ins=False, progress=lambda line: None) as started:
+            yield started
+    finally:
+        cluster.CONTROLLERS = original
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +108,9 @@ def processes(core, name: str):
 
 # -- the Node -----------------------------------------------------------------------------------
 def test_the_node_registers_with_gpus_its_kubelet_port_and_the_websocket_feature_and_renews_its_lease(plane, agent, core):
-    node = json.loads(core.read_node(NODE, _preload_content=False).data)
+    node = wait_for("the node-lifecycle-controller to lift the not-ready taint",
+                    lambda: (n := json.loads(core.read_node(NODE, _preload_content=False).data))
+                    and not n["spec"].get("taints") and n)
     status = node["status"]
     assert status["capacity"]["nvidia.com/gpu"] == "8" and status["allocatable"]["nvidia.com/gpu"] == "8"
     assert status["daemonEndpoints"]["kubeletEndpoint"]["Port"] == agent.port

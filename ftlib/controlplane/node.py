@@ -100,7 +100,7 @@ from pathlib import Path
 from kubernetes import client
 
 from ftlib.controlplane import node_pods
-from ftlib.controlplane.node_pods import PodEvent, PodRuntime, parse_pod, pod_status, rfc3339, utc_now
+from ftlib.controlplane.node_pods import RUNTIME, PodEvent, PodRuntime, parse_pod, pod_status, rfc3339, utc_now
 from ftlib.controlplane.node_server import Caller, KubeletServer, tls_context
 from ftlib.controlplane.watching import ListWatch, WatchEvent, request_json
 
@@ -118,7 +118,6 @@ VOLUME_CHECK_SECONDS = 1.0
 MIN_GRACE_SECONDS = 2
 AUTHZ_ALLOWED_TTL, AUTHZ_DENIED_TTL = 300.0, 30.0
 STOP_TIMEOUT = 5.0
-RUNTIME = "simulated"
 STRATEGIC = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
 
@@ -160,7 +159,7 @@ class NodeIdentity:
                                 "volumes.kubernetes.io/controller-managed-attach-detach": "true"}}
 
     def status(self, stamp: str, since: str) -> dict:
-        machine = zlib.crc32(self.name.encode()).to_bytes(4, "big").hex() * 8
+        machine = zlib.crc32(self.name.encode()).to_bytes(4, "big").hex() * 4
         return {"capacity": dict(CAPACITY), "allocatable": dict(CAPACITY),
                 "conditions": node_conditions(stamp, since),
                 "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": self.name}],

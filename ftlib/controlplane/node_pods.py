@@ -23,6 +23,7 @@ BACKOFF_INITIAL = 10.0    # the kubelet's crash-loop back-off: 10 s, doubled per
 BACKOFF_MAX = 300.0
 DEFAULT_GRACE = 30
 ENGINE_READY_SECONDS = 0.3  # an engine logs "ready" this long after it started
+RUNTIME = "simulated"      # the container runtime's name, in containerIDs and the Node's nodeInfo
 
 
 def utc_now() -> datetime:
@@ -406,7 +407,7 @@ class PodRuntime:
                                owner=run.spec.name)
         tee = namespace.spawn(launch.tee, procs.program_for(launch.tee), "tee", now, skip=5,
                               owner=run.spec.name) if launch.tee else None
-        run.current = Instance(run.restart_count, "containerd://" + secrets.token_hex(32), utc_now(), now, log,
+        run.current = Instance(run.restart_count, f"{RUNTIME}://" + secrets.token_hex(32), utc_now(), now, log,
                                namespace, main, tee)
         run.waiting, run.waiting_message, run.start_at = "", "", None
         run.readiness, run.liveness, run.startup = ProbeState(), ProbeState(), ProbeState()

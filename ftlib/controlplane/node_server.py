@@ -139,6 +139,32 @@ def log_instance(pod: PodRuntime, container: str, previous: bool):
     return run.current or run.last
 
 
+@dataclass(frozen=True)
+class ExecOptions:
+    """The streams an exec asks for, by the parameters kube-apiserver passes on (``input``,
+    ``output``, ``error``, ``tty``: ``1`` when wanted)."""
+    stdin: bool
+    stdout: bool
+    stderr: bool
+    tty: bool
+
+    @classmethod
+    def parse(cls, query) -> "ExecOptions":
+        return cls(*(query.get(k) == "1" for k in ("input", "output", "error", "tty")))
+
+    def problem(self) -> str:
+        """Why the kubelet would refuse these options ("" when it would not)."""
+        if not (self.stdin or self.stdout or self.stderr):
+            return "you must specify at least 1 of stdin, stdout, stderr"
+        if self.tty and self.stderr:
+            return "stdout and stderr cannot both be set with tty"
+        return ""
+
+    def first_channel(self) -> int:
+        """The channel the kubelet's "stream is up" empty frame goes to: the lowest output one."""
+        return STDOUT if self.stdout else STDERR if self.stderr else ERROR
+
+
 class KubeletServer:
     """The aiohttp application and its routes (see the module docstring)."""
 
@@ -236,8 +262,11 @@ class KubeletServer:
         pod = self.backend.pod(namespace, name)
         if pod is None:
             return _error(404, "pod does not exist")
+        options = ExecOptions.parse(request.query)
         if not argv:
             return _error(400, "you must specify at least 1 command")
+        if options.problem():
+            return _error(400, options.problem())
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return _error(400, "the node agent serves exec over WebSocket only (v5.channel.k8s.io, "
                                "v4.channel.k8s.io); SPDY is not supported")
@@ -252,7 +281,7 @@ class KubeletServer:
         log.debug("exec in %s/%s/%s: %s (%s)", namespace, name, container, argv, ws.ws_protocol)
         reader = asyncio.create_task(self._drain(ws))
         try:
-            await self._run_exec(ws, pod, container, argv, request.query.get("stderr") in ("1", "true"), reader)
+            await self._run_exec(ws, pod, container, argv, options, reader)
         finally:
             reader.cancel()
             await ws.close()
@@ -265,18 +294,18 @@ class KubeletServer:
                 return
 
     async def _run_exec(self, ws: web.WebSocketResponse, pod: PodRuntime, container: str, argv: list[str],
-                        want_stderr: bool, reader: asyncio.Task) -> None:
-        await ws.send_bytes(bytes([STDOUT]))  # the kubelet's "stream is up" frame
+                        options: ExecOptions, reader: asyncio.Task) -> None:
+        await ws.send_bytes(bytes([options.first_channel()]))  # the kubelet's "stream is up" frame
         answer, process = self.backend.locked(lambda: pod.exec(container, argv, time.monotonic()))
         code = answer.exit_code
         if process is not None:
             code = await self._wait_process(pod, process, reader)
             if code is None:
                 return
-        if answer.stdout:
+        if answer.stdout and options.stdout:
             await ws.send_bytes(bytes([STDOUT]) + answer.stdout.encode())
-        if answer.stderr:
-            await ws.send_bytes(bytes([STDERR if want_stderr else STDOUT]) + answer.stderr.encode())
+        if answer.stderr and (options.stderr or options.tty):
+            await ws.send_bytes(bytes([STDOUT if options.tty else STDERR]) + answer.stderr.encode())
         await ws.send_bytes(bytes([ERROR]) + json.dumps(exec_status(argv, code, answer.missing)).encode())
 
     async def _wait_process(self, pod: PodRuntime, process, reader: asyncio.Task) -> int | None:
