@@ -8,6 +8,8 @@ picks when the ``grove.io`` API group is absent or the DGD says
 
     operator = OperatorStandIn(api_client)   # a kubernetes.client.ApiClient with broad rights
     operator.start()                         # watch and reconcile in background threads
+    # OperatorStandIn(api_client, namespace="ft") keeps to one namespace (the operator's
+    # namespace-restricted mode)
     ...
     operator.stop()                          # every thread ends within a few seconds
 
@@ -79,7 +81,8 @@ What it assumes:
   (v1alpha1, unless the conversion annotation ``nvidia.com/dgd-spec`` says v1beta1), so its pods
   follow the spec as written; it writes the status in that version too (``services`` or
   ``components``). Without the webhook, a DGD is read in whichever version shows a spec.
-- Rights to list and watch DGDs, Deployments and Services in all namespaces, to create, update
+- Rights to list and watch DGDs, Deployments and Services in all namespaces (or the one it
+  keeps to), to create, update
   and delete Deployments and Services, and to update ``dynamographdeployments/status`` (the real
   operator's chart grants such cluster-wide rights).
 - Watches are answered as by any API server: after ``410 Gone`` (history compacted) it lists
@@ -123,6 +126,7 @@ import heapq
 import json
 import logging
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -663,10 +667,12 @@ class WorkQueue:
 # -- the stand-in -----------------------------------------------------------------------------
 class OperatorStandIn:
     """The Dynamo operator's component path for every DGD of the cluster (see the module
-    docstring). ``start()`` begins watching; ``stop()`` ends every thread."""
+    docstring). ``start()`` begins watching; ``stop()`` ends every thread. ``namespace`` keeps
+    it to one namespace, as the operator's namespace-restricted mode does."""
 
-    def __init__(self, api: client.ApiClient):
+    def __init__(self, api: client.ApiClient, namespace: str | None = None):
         self.rest = Rest(api)
+        self.namespace = namespace
         self.queue = WorkQueue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -681,14 +687,15 @@ class OperatorStandIn:
         workers = {"operator-reconcile": self._work, "operator-resync": self._resync}
         for version in VERSIONS:
             workers[f"operator-watch-dgd-{version}"] = lambda v=version: self._watch(
-                dgd_path(v), {}, self._on_dgd)
+                dgd_path(v, self.namespace), {}, self._on_dgd)
         workers["operator-watch-deployments"] = lambda: self._watch(
-            kind_path("deployments"), {"labelSelector": GRAPH_LABEL}, self._on_owned)
+            kind_path("deployments", self.namespace), {"labelSelector": GRAPH_LABEL}, self._on_owned)
         for name, target in workers.items():
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
-        log.info("operator stand-in started: watching %s in %s, and Deployments", PLURAL, "/".join(VERSIONS))
+        log.info("operator stand-in started: watching %s in %s, and Deployments, in %s", PLURAL, "/".join(VERSIONS),
+                 f"namespace {self.namespace}" if self.namespace else "all namespaces")
         return self
 
     def stop(self) -> None:
@@ -726,10 +733,10 @@ class OperatorStandIn:
             if owner.get("kind") == KIND and owner.get("controller") and owner.get("apiVersion", "").startswith(GROUP):
                 self.queue.add((metadata.get("namespace", ""), owner["name"]))
 
-    def _watch(self, path: str, query: dict, handle: Callable[[dict], None]) -> None:
-        """List ``path``, then watch it from the list's resourceVersion, calling ``handle`` with
-        every object; after 410 Gone list again; other errors retry after a pause."""
-        version = None
+    def _watch(self, path: str, query: dict, handle: Callable[[dict], None], version: str | None = None) -> None:
+        """List ``path``, then watch it from the list's resourceVersion (or from ``version``),
+        calling ``handle`` with every object; after 410 Gone list again; other errors retry
+        after a pause."""
         pause = RETRY_FIRST
         while not self._stop.is_set():
             try:
@@ -787,7 +794,7 @@ class OperatorStandIn:
         while not self._stop.wait(RESYNC_SECONDS):
             try:
                 for version in VERSIONS:
-                    for item in self.rest.call("GET", dgd_path(version)).get("items") or []:
+                    for item in self.rest.call("GET", dgd_path(version, self.namespace)).get("items") or []:
                         self._on_dgd(item)
             except Exception as error:
                 log.debug("resync failed: %s", error)
@@ -926,6 +933,14 @@ def _events(response) -> Iterator[dict]:
 
 
 def _close(response) -> None:
+    """End a response, also one another thread is reading: shut its socket down first (closing
+    it waits for the reader's SSL read, up to the watch's timeout)."""
+    sock = getattr(getattr(response, "connection", None), "sock", None)
+    if sock is not None:
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's call: the reader sees EOF
+        except OSError:  # already shut down or closed
+            pass
     try:
         response.close()
         response.release_conn()
