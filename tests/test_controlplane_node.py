@@ -13,46 +13,21 @@ import uuid
 import pytest
 from kubernetes import client
 
-from ftlib.controlplane import cluster, node_pods, node_processes as procs
-from ftlib.controlplane.cluster import NAMESPACE, free_port
-from ftlib.controlplane.node import NodeAgent, check_declared_features, pod_grace, restarts_in
+from ftlib.controlplane import node_pods, node_processes as procs
+from ftlib.controlplane.cluster import NAMESPACE
+from ftlib.controlplane.node import check_declared_features, pod_grace, restarts_in
 from ftlib.controlplane.node_server import exec_status
 from ftlib.platform.kubernetes.deployment import exit_status
 from ftlib.platform.kubernetes.jobs import exec_in_pod
 from ftlib.platform.kubernetes.log_tee import wrap_command
 from ftlib.platform.kubernetes.procs import PS_ARGV, parse_ps
 
-NODE = "dft-node"
+from tests.controlplane_standins import NODE, agent, plane  # noqa: F401 - fixtures
+
 ENGINE = ["python3", "-m", "dynamo.mocker", "--model-path", "Qwen/Qwen3-0.6B"]
 
 
 # -- fixtures -----------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def plane(request):
-    """The bare control plane; its kube-controller-manager must run the node-lifecycle-controller,
-    which lifts the ``node.kubernetes.io/not-ready`` taint the TaintNodesByCondition admission puts
-    on every new Node (without it kube-scheduler never binds a pod to the node)."""
-    if "node-lifecycle-controller" in cluster.CONTROLLERS:
-        yield request.getfixturevalue("bare_control_plane")
-        return
-    original = cluster.CONTROLLERS
-    cluster.CONTROLLERS = original + ("node-lifecycle-controller",)
-    try:
-        with cluster.ControlPlane(stand_ins=False, progress=lambda line: None) as started:
-            yield started
-    finally:
-        cluster.CONTROLLERS = original
-
-
-@pytest.fixture(scope="module")
-def agent(plane):
-    node = NodeAgent(plane.api_client("node"), name=NODE, port=free_port(), cert_file=plane.kubelet_serving.cert,
-                     key_file=plane.kubelet_serving.key, ca_file=plane.ca.ca.cert, folder=plane.folder / "node")
-    node.start()
-    yield node
-    node.stop()
-
-
 @pytest.fixture(scope="module")
 def core(plane, agent):
     return client.CoreV1Api(plane.api_client())
