@@ -41,6 +41,7 @@ def before_all(context):
     context.ft_dry_run = console.DryRunTally()
     context.ft_used_names = set()
     console.setup_logging()  # the console stays clean; INFO goes to scenario.log
+    context._runner.formatters.insert(0, console.StepErrorLines(context.config))  # a step's error: one line
 
 
 def before_scenario(context, scenario):
@@ -117,7 +118,8 @@ def after_scenario(context, scenario):
 
 
 def _after_scenario(context, scenario, ft):
-    problems = ft.finish(aborted=scenario.status != Status.passed)
+    stopped_by = next((step.exception for step in scenario.all_steps if step.exception is not None), None)
+    problems = ft.finish(aborted=scenario.status != Status.passed, stopped_by=stopped_by)  # repeats of it: log only
     if ft.ctx is not None and not interrupts.interrupted():
         judge_remaining(context.ft_planned_checks, ft.ctx, "its step did not run: judged after the scenario stopped")
         console.list_failed_checks(scenario.all_steps, ft.ctx.verdicts)
@@ -150,6 +152,8 @@ def before_step(context, step):
 
 def after_step(context, step):
     ft = getattr(context, "ft", None)
+    if isinstance(step.exception, Exception) and not console.is_verdict(step.exception, step.exc_traceback):
+        _keep_step_error(context, ft, step)
     if ft is None or ft.ctx is None or step.step_type != "then":
         return
     seen = getattr(context, "ft_verdicts_shown", 0) if getattr(context, "ft_verdicts_of", None) is ft else 0
@@ -158,6 +162,18 @@ def after_step(context, step):
     context.ft_verdicts_of, context.ft_verdicts_shown = ft, len(ft.ctx.verdicts)
     if console.is_verdict(step.exception, step.exc_traceback):
         step.exc_traceback = None  # a failure reads from its message and evidence, not a traceback
+
+
+def _keep_step_error(context, ft, step) -> None:
+    """A step's error: its traceback into scenario.log, one line on the console (`console.error_line`),
+    and, for an error raised on purpose, no traceback in the Allure step either."""
+    handler = getattr(context, "ft_log", None) if getattr(context, "ft_evidence", None) is not None else None
+    if handler is not None:
+        handler.handle(console.log_record(step, step.exception, step.exc_traceback))
+    setattr(step, console.ERROR_LINE, console.error_line(step.exception, ft.output_dir / "scenario.log"
+                                                         if handler is not None and ft is not None else None))
+    if console.raised_on_purpose(step.exception):
+        step.exc_traceback = None
 
 
 def after_all(context):

@@ -191,8 +191,8 @@ class GherkinScenario:
         return self.ctx
 
     # -- end ------------------------------------------------------------------------------
-    def finish(self, aborted: bool) -> list[str]:
-        return self.ctx.finish(aborted=aborted) if self.ctx is not None else []
+    def finish(self, aborted: bool, stopped_by: BaseException | None = None) -> list[str]:
+        return self.ctx.finish(aborted=aborted, stopped_by=stopped_by) if self.ctx is not None else []
 
     def describe_plan(self) -> str:
         return "\n".join(f"  {line}" for line in self.plan)

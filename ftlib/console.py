@@ -6,6 +6,8 @@
   the evidence folder (`scenario_line`).
 - The selection: ``-n``/``--tags`` that match no scenario are an error; a selection that brings
   in ``@weekly`` rows says so at the start (`check_selection`).
+- A step's error raised on purpose (`FtError`, `OSError`) is its message, not a traceback; any
+  other error is its message and where its traceback was kept, ``scenario.log`` (`StepErrorLines`).
 - An option error is one message and a non-zero exit (`exit_with`, `checked_options`), not
   behave's abort summary; so is a platform that cannot work, e.g. no cluster (`check_platform`).
 - A dry run ends with one line: how many scenarios, which backends, an estimated wall time from
@@ -14,6 +16,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import sys
@@ -21,6 +24,8 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
+
+from behave.formatter.base import Formatter, StreamOpener
 
 from ftlib.errors import FtError, SpecError
 from ftlib.events.base import Event
@@ -183,6 +188,50 @@ def is_verdict(error: BaseException | None, trace) -> bool:
     return Path(traceback.extract_tb(trace)[-1].filename).resolve().is_relative_to(FTLIB)
 
 
+# -- a step's error -------------------------------------------------------------------------------------
+ERROR_LINE = "ft_error_line"  # the attribute of a behave step that holds its one-line error for the console
+ON_PURPOSE = (FtError, OSError)  # raised by the suite with a message that says it all (OSError: names its file)
+
+
+def raised_on_purpose(error: BaseException | None) -> bool:
+    """An `FtError` (a platform, load, fault or target that failed, an input found bad) or an
+    `OSError` (a file that could not be written, named in its message): shown by its message."""
+    return isinstance(error, ON_PURPOSE)
+
+
+def error_line(error: BaseException, scenario_log: Path | None) -> str | None:
+    """The one line the console shows for a step that raised ``error``: its message when it was
+    raised on purpose; for any other error its message and where its traceback was kept
+    (``scenario_log``). None when there is no such file: behave's traceback stays."""
+    line = f"{type(error).__name__}: {error}"
+    if raised_on_purpose(error):
+        return line
+    if scenario_log is None:
+        return None
+    return f"{line} (an unexpected error: its traceback is in {_shown(scenario_log)})"
+
+
+def log_record(step, error: BaseException, trace) -> logging.LogRecord:
+    """``error`` of ``step`` with its traceback, as a record for the scenario's log file."""
+    return logging.LogRecord("ftlib.steps", logging.ERROR, str(step.filename), step.line, "step %r raised %s",
+                             (f"{step.keyword} {step.name}", type(error).__name__), (type(error), error, trace))
+
+
+class StepErrorLines(Formatter):
+    """Runs before every console formatter (first in behave's list): a step whose one-line error
+    the ``after_step`` hook set (`ERROR_LINE`) shows that line instead of behave's traceback."""
+
+    name = "ft-step-errors"
+
+    def __init__(self, config) -> None:
+        super().__init__(StreamOpener(stream=io.StringIO()), config)
+
+    def result(self, step) -> None:
+        line = getattr(step, ERROR_LINE, None)
+        if line:
+            step.error_message = line
+
+
 def list_failed_checks(steps: Iterable, verdicts: Iterable["Verdict"]) -> None:
     """Make the scenario's message list every failed check: reports (Allure) take a scenario's
     message from its first failed step, which holds only its own check."""
@@ -208,5 +257,6 @@ def _shown(path: Path) -> str:
 
 
 __all__ = ["exit_with", "checked_options", "check_platform", "setup_logging", "check_selection", "selected_scenarios", "estimate_seconds", "DryRunTally",
-           "scenario_line", "is_verdict", "list_failed_checks",
+           "scenario_line", "is_verdict", "list_failed_checks", "raised_on_purpose", "error_line", "log_record",
+           "StepErrorLines", "ERROR_LINE",
            "STARTUP_SECONDS"]

@@ -22,7 +22,7 @@ import yaml
 
 from ftlib import evidence, interrupts, runs
 from ftlib.checks import Check
-from ftlib.errors import FtError, SpecError
+from ftlib.errors import FtError, LoadError, SpecError
 from ftlib.events.base import Event, started_faults
 from ftlib.events.load import StartLoad
 from ftlib.events.logs import pod_logs
@@ -136,14 +136,16 @@ class ScenarioContext:
         raise_if_failed([verdict])
         return verdict
 
-    def finish(self, aborted: bool = False) -> list[str]:
+    def finish(self, aborted: bool = False, stopped_by: BaseException | None = None) -> list[str]:
         """Settle (or, after an error, stop loads at once), keep the evidence, tear down.
 
-        Never raises: problems are returned (and logged) so the scenario's verdict stands. A
-        SIGINT or SIGTERM meanwhile waits until it is done (`ftlib.interrupts.deferred`).
+        Never raises: problems are returned (and logged) so the scenario's verdict stands; one that
+        only repeats ``stopped_by``, the error that stopped the scenario (shown already), is logged
+        as such and not returned. A SIGINT or SIGTERM meanwhile waits until it is done
+        (`ftlib.interrupts.deferred`).
         """
         with interrupts.deferred("cleanup"):
-            return self._finish(aborted)
+            return _not_repeating(self._finish(aborted), stopped_by)
 
     def _finish(self, aborted: bool) -> list[str]:
         problems: list[str] = []
@@ -176,8 +178,6 @@ class ScenarioContext:
                 evidence.remove_tree(self.runtime_dir, root=tempfile.gettempdir())
             except (OSError, evidence.OutsideEvidence) as error:
                 problems.append(f"removing the scenario's temporary folder: {error}")
-        for problem in problems:
-            log.error("%s", problem)
         return problems
 
     # -- loads ----------------------------------------------------------------------------
@@ -217,6 +217,8 @@ class ScenarioContext:
         event = self.require_load(name)
         if event.active:
             self.settle()
+        if event.results is None:
+            raise LoadError(f"load {name!r} has no results: {event.failure or 'its client never started'}")
         return event.results
 
     # -- faults and evidence --------------------------------------------------------------
@@ -297,6 +299,20 @@ class ScenarioContext:
 
     def _timeline_grew(self, entry) -> None:  # noqa: ARG002 - a Timeline listener
         self.write_timeline()
+
+
+def _not_repeating(problems: list[str], stopped_by: BaseException | None) -> list[str]:
+    """The teardown ``problems`` (each logged as an error) but those that repeat ``stopped_by``'s
+    message: logged as repeats, not returned, so the one error is shown once."""
+    said = str(stopped_by) if stopped_by is not None else ""
+    kept = []
+    for problem in problems:
+        if said and said in problem:
+            log.info("teardown repeated the error that stopped the scenario: %s", problem)
+        else:
+            log.error("%s", problem)
+            kept.append(problem)
+    return kept
 
 
 def _seconds(ns: int | None, zero: int | None) -> float | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,6 +32,7 @@ import sys, time
 sys.path.insert(0, {tests!r})
 from behave import given, when
 from fake_deployment import FakeDeployment, context_with
+from ftlib.errors import InFlightShortfall, LoadError, PlatformError
 from ftlib.events import StartLoad
 from ftlib.load.config import LoadConfig
 from ftlib.load.results import LoadResults, RequestRecord
@@ -56,6 +58,47 @@ def recorded_load(context, ok, failed):
         ft.ctx = context_with(FakeDeployment(ft.spec), ft.output_dir)
         ft.ctx.monitors = []
     ft.event(RecordedLoad(ok, failed))
+
+
+ERRORS = {{"PlatformError": PlatformError("the platform broke on purpose"),
+          "InFlightShortfall": InFlightShortfall("not injected: fewer than 4 requests in flight"),
+          "LoadError": LoadError("aiperf for load 'default' exited with code 1 before sending requests"),
+          "OSError": OSError(28, "No space left on device"),
+          "KeyError": KeyError("a bug")}}
+
+
+class BrokenLoad(StartLoad):
+    """A load that fails to start, and whose stop in the teardown says the same again."""
+    def __init__(self):
+        super().__init__(LoadConfig(concurrency=2, duration_seconds=60))
+
+    def execute(self, ctx):
+        self.runner = object()
+        raise ERRORS["LoadError"]
+
+    def stop(self, ctx):
+        raise ERRORS["LoadError"]
+
+    abort = lambda self: self.stop(None)
+
+
+def _deployed(ft):
+    if ft.execute and ft.ctx is None:
+        ft.ctx = context_with(FakeDeployment(ft.spec), ft.output_dir)
+        ft.ctx.monitors = []
+
+
+@when("a step raises {{kind:w}}")
+def raises(context, kind):
+    _deployed(context.ft)
+    if context.ft.execute:
+        raise ERRORS[kind]
+
+
+@when("a load fails to start and its teardown says so again")
+def broken_load(context):
+    _deployed(context.ft)
+    context.ft.event(BrokenLoad())
 
 
 @given("planning takes {{t:d}} seconds")
@@ -110,6 +153,17 @@ LONG_NAMES = f'''Feature: long names
   Scenario: {LONG_NAME}second
     Given a mocker agg deployment
     When a load made 6 good requests and 0 failed ones
+    Then there are no errors
+'''
+
+RAISING = "Feature: raising\n" + "".join(f'''
+  Scenario: a step raises {kind}
+    Given a mocker agg deployment
+    When a step raises {kind}
+''' for kind in ("PlatformError", "InFlightShortfall", "LoadError", "OSError", "KeyError")) + '''
+  Scenario: a load fails to start
+    Given a mocker agg deployment
+    When a load fails to start and its teardown says so again
     Then there are no errors
 '''
 
@@ -186,11 +240,12 @@ def test_verdicts_json_holds_every_check_in_order(judged):
     assert saved["passed"] is False
 
 
-def test_a_failed_check_shows_no_traceback_on_the_console_but_an_error_keeps_its_own(judged):
+def test_neither_a_failed_check_nor_an_error_raised_on_purpose_shows_a_traceback_on_the_console(judged):
     result, _ = judged
     failed, errored = result.stdout.split("Feature: stopped")
     assert "Traceback" not in failed
-    assert "Traceback" in errored and "SpecError: there is no running load named 'default'" in errored
+    assert "Traceback" not in errored
+    assert "\nSpecError: there is no running load named 'default'; loads: default\n" in errored
 
 
 def test_the_console_shows_one_line_per_scenario_with_verdicts_time_and_evidence(judged):
@@ -254,6 +309,60 @@ def test_two_scenarios_whose_names_share_their_first_120_characters_both_run_int
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(folders)
     counts = [json.loads((out / f / "verdicts.json").read_text())["verdicts"][0]["line"] for f in folders]
     assert counts == ["no errors: 0 of 5 failed — ok", "no errors: 0 of 6 failed — ok"]
+
+
+@pytest.fixture(scope="module")
+def raising(tmp_path_factory):
+    """One behave run (project's behave.ini: Allure results too) of steps that raise after the plan."""
+    root = tmp_path_factory.mktemp("raising")
+    (root / "behave.ini").symlink_to(REPO_ROOT / "behave.ini")
+    feature_folder(root, raising=RAISING)
+    out = root / "out"
+    result = behave(root, "features", "-f", "plain", "--no-color", "-D", f"output_dir={out}")
+    return result, out
+
+
+@pytest.mark.parametrize("kind, line", [
+    ("PlatformError", "PlatformError: the platform broke on purpose"),
+    ("InFlightShortfall", "InFlightShortfall: not injected: fewer than 4 requests in flight"),
+    ("LoadError", "LoadError: aiperf for load 'default' exited with code 1 before sending requests"),
+    ("OSError", "OSError: [Errno 28] No space left on device")])
+def test_an_error_raised_on_purpose_after_the_plan_prints_its_message_and_no_traceback(raising, kind, line):
+    result, out = raising
+    block = result.stdout.split(f"Scenario: a step raises {kind}")[1].split("Scenario:")[0]
+
+    assert "Traceback" not in block
+    assert re.search(rf"When a step raises {kind} \.\.\. error in [0-9.]+s\n{re.escape(line)}\n\n  error in ", block)
+    assert f"| evidence: out/a_step_raises_{kind}\n" in block
+
+
+def test_an_unexpected_error_keeps_its_traceback_in_scenario_log_with_one_console_line_saying_where(raising):
+    result, out = raising
+    block = result.stdout.split("Scenario: a step raises KeyError")[1].split("Scenario:")[0]
+    log = out / "a_step_raises_KeyError" / "scenario.log"
+
+    assert "Traceback" not in block
+    assert "\nKeyError: 'a bug' (an unexpected error: its traceback is in out/a_step_raises_KeyError/scenario.log)\n" in block
+    kept = log.read_text()
+    assert "step 'When a step raises KeyError' raised KeyError" in kept and "Traceback (most recent call last)" in kept
+
+
+def test_no_traceback_at_all_reaches_the_console_or_the_allure_step_of_an_error_raised_on_purpose(raising):
+    result, out = raising
+    assert result.stdout.count("Traceback") == 0 and "Traceback" not in result.stderr
+    steps = [step for r in results_of(out / "allure-results") if r["name"] == "a step raises LoadError"
+             for step in r["steps"] if step["name"] == "When a step raises LoadError"]
+    assert steps and steps[0]["status"] == "broken" and not steps[0]["statusDetails"].get("trace")
+
+
+def test_a_teardown_problem_repeating_the_error_that_stopped_the_scenario_is_not_printed_twice(raising):
+    result, out = raising
+    block = result.stdout.split("Scenario: a load fails to start")[1]
+
+    assert block.count("exited with code 1 before sending requests") == 1
+    assert "HOOK-ERROR" not in block and "teardown problems" not in block and "ERROR ftlib" not in block
+    assert "teardown repeated the error that stopped the scenario" in (
+        out / "a_load_fails_to_start" / "scenario.log").read_text()
 
 
 # -- the command line ----------------------------------------------------------------------------------

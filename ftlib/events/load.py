@@ -35,6 +35,7 @@ class StartLoad(Event):
     name: str = "default"
     results: LoadResults | None = field(default=None, init=False)
     runner: object | None = field(default=None, init=False, repr=False)
+    failure: str | None = field(default=None, init=False)  # why the client never got going, if it did not
 
     def __post_init__(self) -> None:
         evidence.path_name(self.name, "load name")  # it becomes the folder load/<name>/ of the evidence
@@ -43,8 +44,18 @@ class StartLoad(Event):
         if ctx.find_load(self.name, active_only=True) is not None:
             raise SpecError(f"a load named {self.name!r} is already running; give the new load another name")
         self.load_config = self.seeded(ctx)
-        self.runner = ctx.new_load_runner(self.name, self.load_config)
-        self.runner.start()
+        runner = ctx.new_load_runner(self.name, self.load_config)
+        try:
+            runner.start()
+        except Exception as error:
+            self.failure = f"{type(error).__name__}: {error}"
+            _discard(runner, self.name)
+            raise
+        finally:
+            # a client that failed to start is not running (its error stopped the scenario): nothing for the
+            # teardown to stop, so that error is not reported twice; after Ctrl-C during start the teardown stops it
+            if self.failure is None:
+                self.runner = runner
         evidence.write_text(ctx.output_dir / "load" / self.name / SEED_FILE, f"{self.load_config.random_seed}\n")
 
     def seeded(self, ctx: "ScenarioContext") -> LoadConfig:
@@ -92,6 +103,15 @@ class StartLoad(Event):
         size = f"{c.request_count} requests" if c.request_count else f"{c.duration:g} s"
         rate = f", {c.effective_request_rate:g} req/s" if c.effective_request_rate else ""
         return f"start load {self.name!r}: {size} at concurrency {c.concurrency}{rate}"
+
+
+def _discard(runner, name: str) -> None:
+    """Stop what a client that failed to start may have left running; what that stop reports repeats
+    the failure to start, so it goes to the scenario's log only."""
+    try:
+        runner.stop()
+    except Exception as error:  # noqa: BLE001 - the start's own error is the one raised
+        log.info("load %r failed to start; stopping what it left: %s", name, error)
 
 
 @dataclass
