@@ -350,3 +350,85 @@ def test_images_are_reported_as_containerd_normalizes_them():
     assert node_pods.normalize_image("user/app") == "docker.io/user/app:latest"
     assert node_pods.normalize_image("nvcr.io/nvidia/x:1") == "nvcr.io/nvidia/x:1"
     assert node_pods.image_id("busybox:1.36.1").startswith("docker.io/library/busybox@sha256:")
+
+
+# -- probes, follow, stop -----------------------------------------------------------------------
+def test_a_frozen_engine_fails_its_readiness_probe_and_its_liveness_probe_gets_it_killed_and_restarted(core):
+    probe = {"httpGet": {"path": "/health", "port": 9090}, "periodSeconds": 1, "failureThreshold": 2}
+    name = make_pod(core, pod_body("frozen", ENGINE, grace=2, readinessProbe=probe,
+                                   livenessProbe={**probe, "failureThreshold": 3}))
+    wait_for("Ready", lambda: ready(core, name))
+    engine = next(p for p in processes(core, name)[0] if p.is_main)
+    exec_in_pod(core, NAMESPACE, name, ["kill", "-s", "STOP", str(engine.pid)], "main")
+    wait_for("the readiness probe to fail", lambda: not ready(core, name), timeout=10)
+    pod = wait_for("the liveness restart", lambda: (p := ready(core, name)) and p.status.container_statuses[0].restart_count == 1
+                   and p, timeout=20)
+    assert pod.status.container_statuses[0].last_state.terminated.exit_code == 137  # SIGTERM held, then SIGKILL
+    events = core.list_namespaced_event(NAMESPACE, field_selector=f"involvedObject.name={name}").items
+    assert {"Unhealthy", "Killing", "Started"} <= {e.reason for e in events}
+    core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
+
+
+def test_a_followed_log_streams_until_the_container_ends(core):
+    import threading
+
+    name = make_pod(core, pod_body("follow", ENGINE, restart="Never"))
+    wait_for("Ready", lambda: ready(core, name))
+    engine = next(p for p in processes(core, name)[0] if p.is_main)
+    threading.Timer(1.0, exec_in_pod, (core, NAMESPACE, name, ["kill", "-s", "INT", str(engine.pid)], "main")).start()
+    started = time.monotonic()
+    text = core.read_namespaced_pod_log(name, NAMESPACE, container="main", follow=True, _request_timeout=20)
+    assert time.monotonic() - started >= 0.9
+    assert "received SIGINT" in text and text.rstrip().endswith("exited with code 0")
+    wait_for("Succeeded", lambda: core.read_namespaced_pod(name, NAMESPACE).status.phase == "Succeeded")
+    core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
+
+
+def test_stop_ends_every_thread_of_the_agent_and_closes_its_port_within_seconds(plane, core):
+    import threading
+
+    from ftlib.controlplane.cluster import free_port
+    from ftlib.controlplane.node import NodeAgent
+
+    port = free_port()
+    other = NodeAgent(plane.api_client(), name="dft-node-stop", port=port, cert_file=plane.kubelet_serving.cert,
+                      key_file=plane.kubelet_serving.key, ca_file=plane.ca.ca.cert, folder=plane.folder / "node-stop")
+    other.start()
+    try:
+        assert any(t.name.startswith("node-dft-node-stop") for t in threading.enumerate())
+    finally:
+        started = time.monotonic()
+        other.stop()
+        took = time.monotonic() - started
+        core.delete_node("dft-node-stop")
+    assert took < 6.0, took
+    assert not any(t.name.startswith(("node-dft-node-stop", f"node-kubelet-{port}")) for t in threading.enumerate())
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_a_watch_that_gets_410_gone_lists_again_and_forgets_what_went_meanwhile():
+    import logging
+
+    from ftlib.controlplane.watching import ListWatch, WatchEvent
+
+    seen: list[WatchEvent] = []
+    lists = [[{"metadata": {"name": "a", "resourceVersion": "5"}}], []]
+    watch = ListWatch(None, "/api/v1/pods", [], seen.append, "test-watch", logging.getLogger("test"))
+
+    def fake_list():
+        items = lists.pop(0)
+        for item in items:
+            watch.on_event(WatchEvent("SYNC", item))
+        watch.on_event(WatchEvent("LISTED", {"items": items}))
+        if not lists:
+            watch._stop.set()
+        return "5"
+
+    def fake_watch(version):
+        watch._event({"type": "ERROR", "object": {"code": 410, "message": "too old resource version"}}, version)
+
+    watch._list, watch._watch = fake_list, fake_watch
+    watch._run()
+    assert [e.type for e in seen] == ["SYNC", "LISTED", "LISTED"] and watch.relists == 1
+    assert seen[-1].object["items"] == []

@@ -108,8 +108,11 @@ class ListWatch:
                                      _return_http_data_only=True, _request_timeout=(10, WATCH_SECONDS + 15))
         with self._lock:
             self._response = response
+            stopping = self._stop.is_set()  # stop() ran before the response existed: it could not shut it
         try:
             buffer = b""
+            if stopping:
+                return version
             for chunk in response.stream(4096, decode_content=True):
                 if self._stop.is_set():
                     break
