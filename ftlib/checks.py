@@ -343,7 +343,7 @@ class RecoveredWithin(Check):
     seconds: float
 
     def __post_init__(self) -> None:
-        self.seconds = validate.seconds(self.seconds, "a recovery time")
+        self.seconds = validate.positive_seconds(self.seconds, "a recovery time")  # as WaitForRecovery's timeout
 
     def target_services(self) -> list[str]:
         return []
@@ -377,7 +377,11 @@ class RequestsSucceedAgainWithin(LoadCheck):
     seconds: float
 
     def __post_init__(self) -> None:
-        self.seconds = validate.seconds(self.seconds, "the time for requests to succeed again")
+        self.seconds = validate.positive_seconds(self.seconds, "the time for requests to succeed again")
+
+    def plan(self, validator: "PlanValidator", spec: "DeploymentSpec") -> None:
+        super().plan(validator, spec)
+        validator.require_sending_after_last_fault(self.name, self.description)
 
     def judge(self, ctx: "ScenarioContext") -> Verdict:
         fault = _faults(ctx)[-1]
@@ -450,6 +454,10 @@ class FaultHitInFlight(LoadCheck):
 
     def __post_init__(self) -> None:
         validate.count(self.min_count, "the number of requests in flight", low=1, high=validate.MAX_CONCURRENCY)
+
+    def plan(self, validator: "PlanValidator", spec: "DeploymentSpec") -> None:
+        super().plan(validator, spec)
+        validator.require_hit_by_last_fault(self.name, self.min_count, self.description)
 
     def judge(self, ctx: "ScenarioContext") -> Verdict:
         fault = _faults(ctx)[-1]

@@ -44,22 +44,32 @@ class PlanValidator:
     """Checks events and checks in scenario order against a spec.
 
     ``loads`` maps each load started so far to its state: ``running``, or why it has ended;
-    ``load_configs`` to what it sends.
+    ``load_configs`` to what it sends. ``clock`` is how many seconds the timeline has certainly
+    taken so far (waits and freezes; recoveries and rollouts only add to it), and ``load_ends`` when
+    each duration load certainly stops sending; ``at_last_fault`` which loads were running then,
+    and ``before_last_fault`` which had been started.
     """
 
     loads: dict[str, str] = field(default_factory=dict)
     load_configs: dict[str, "LoadConfig"] = field(default_factory=dict)
     faults: list[str] = field(default_factory=list)
     deployable: bool = False
+    clock: float = 0.0
+    load_ends: dict[str, float] = field(default_factory=dict)
+    at_last_fault: set[str] = field(default_factory=set)
+    before_last_fault: set[str] = field(default_factory=set)
 
     def event(self, spec: "DeploymentSpec", event: "Event") -> str:
         self.require_deployable(spec)
         targets = resolve_targets(spec, event)
+        self.require_pods(spec, event.target_services(), event.description)
         if event.needs_fault:
             self.require_fault(event.description)
         event.plan(self, spec)
         if event.is_fault:
             self.faults.append(event.description)
+            self.at_last_fault, self.before_last_fault = set(self.running_loads()), set(self.loads)
+        self.clock += event.blocks_seconds
         return targets
 
     def check(self, spec: "DeploymentSpec", check: "Check") -> str:
@@ -70,6 +80,7 @@ class PlanValidator:
         for name, state in self.loads.items():  # a Then step lets every running load run to its end
             if state == RUNNING:
                 self.loads[name] = f"completed at an earlier Then step, which waits for every load ({check.description})"
+                self.clock = max(self.clock, self.load_ends.get(name, self.clock))
         return targets
 
     # -- the rules events and checks apply in their plan hooks -----------------------------
@@ -81,6 +92,15 @@ class PlanValidator:
         for service in [spec.frontend, *spec.workers]:
             self.require_replicas(service)
         self.deployable = True
+
+    @staticmethod
+    def require_pods(spec: "DeploymentSpec", words: list[str], description: str) -> None:
+        """A step that acts on a service needs a pod of it to act on."""
+        for word in words:
+            service = spec.resolve_service(word)
+            if service.replicas < 1:
+                raise SpecError(f"service {service.name} ({service.role}) has 0 replicas, so this step ({description}) "
+                                f"has no pod to act on; give it 1 to {MAX_REPLICAS} replicas")
 
     @staticmethod
     def require_replicas(service: "ServiceSpec") -> None:
@@ -108,6 +128,60 @@ class PlanValidator:
         self.loads[name] = RUNNING
         if config is not None:
             self.load_configs[name] = config
+            if config.duration is not None:
+                self.load_ends[name] = self.clock + config.duration
+
+    def running_loads(self) -> list[str]:
+        """The loads still sending at this point of the timeline: started, not stopped or waited
+        for, and (a duration load) not past its duration by the waits before this point."""
+        return [name for name, state in self.loads.items()
+                if state == RUNNING and self.clock < self.load_ends.get(name, float("inf"))]
+
+    def _not_running(self, names) -> str:
+        """Why each of ``names`` is not sending any more, for a message."""
+        return "; ".join(f"load {name!r} has {self.loads[name]}" if self.loads[name] != RUNNING else
+                         f"load {name!r} sends for {self.load_configs[name].duration:g} s and the steps before this "
+                         f"one take at least {self.clock:g} s" for name in names)
+
+    def require_in_flight(self, count: int, description: str) -> None:
+        """A fault that waits for ``count`` requests in flight needs loads running then that can
+        keep that many in flight at once (each at most its concurrency, or its request count)."""
+        running = self.running_loads()
+        if not running:
+            ended = self._not_running(self.loads) or "no load was started before it"
+            raise SpecError(f"this step ({description}) waits for at least {count} requests in flight, but no load "
+                            f"is running at that point ({ended}); start one before it, for example: When a load at "
+                            f"concurrency {count} is started for 30 seconds")
+        known = [name for name in running if name in self.load_configs]
+        if len(known) < len(running):
+            return  # a load of unknown size could hold any number
+        most = sum(self.load_configs[name].max_in_flight for name in known)
+        if count > most:
+            loads = ", ".join(f"load {name!r}: {self.load_configs[name].in_flight_limit}" for name in known)
+            raise SpecError(f"this step ({description}) waits for at least {count} requests in flight, but the loads "
+                            f"running at that point keep at most {most} in flight ({loads}); ask for at most {most}, "
+                            f"or start a load at concurrency {count} or more")
+
+    def require_hit_by_last_fault(self, name: str, count: int, description: str) -> None:
+        """A check that counts ``count`` requests of load ``name`` in flight at the last fault needs
+        that load running then, able to hold that many."""
+        if name not in self.at_last_fault:
+            why = self._not_running([name]) if name in self.before_last_fault else f"load {name!r} started after it"
+            raise SpecError(f"this check ({description}) can never pass: load {name!r} was not running when the last "
+                            f"fault ({self.faults[-1]}) was injected ({why}); inject the fault while the load runs")
+        config = self.load_configs.get(name)
+        if config is not None and count > config.max_in_flight:
+            raise SpecError(f"this check ({description}) can never pass: load {name!r} keeps at most "
+                            f"{config.max_in_flight} requests in flight ({config.in_flight_limit}); ask for at most "
+                            f"{config.max_in_flight}")
+
+    def require_sending_after_last_fault(self, name: str, description: str) -> None:
+        """A check on requests that started after the last fault needs load ``name`` running then
+        or started after it."""
+        if name in self.before_last_fault and name not in self.at_last_fault:
+            raise SpecError(f"this check ({description}) can never pass: load {name!r} had stopped sending before "
+                            f"the last fault ({self.faults[-1]}): {self._not_running([name])}; inject the fault while "
+                            "the load runs, or start a load after it")
 
     def require_at_most_sent(self, name: str, count: int, description: str) -> None:
         """A check that counts ``count`` requests of load ``name`` must not ask for more than it sends."""
@@ -123,6 +197,8 @@ class PlanValidator:
             raise SpecError(f"load {name!r} has already {state}, so there is nothing left to {verb}; a load can be "
                             "stopped or waited for only while it runs: remove this step or move it before that one")
         self.loads[name] = f"{'been stopped' if verb == 'stop' else 'completed'} at an earlier step ({step})"
+        if verb != "stop":  # waiting for a duration load to complete takes at least the rest of its duration
+            self.clock = max(self.clock, self.load_ends.get(name, self.clock))
 
     def require_process(self, spec: "DeploymentSpec", words: list[str], process_name: str) -> None:
         """``process_name`` must be part of the declared command line of every service named: that

@@ -158,11 +158,114 @@ CASES = [
     BadInput("a-load-for-inf-seconds", """
         Given a mocker agg deployment
         When a load at concurrency 2 is started for inf seconds <<
-        """, "load duration_seconds must be a number of seconds more than 0 and at most 3600 (1 hour), got inf"),
+        """, "load duration_seconds must be a number of seconds from 1 to 3600 (1 hour), got inf"),
     BadInput("a-load-for-nan-minutes", """
         Given a mocker agg deployment
         When a load at concurrency 2 is started for nan minutes <<
-        """, "load duration_seconds must be a number of seconds more than 0 and at most 3600 (1 hour), got nan"),
+        """, "load duration_seconds must be a number of seconds from 1 to 3600 (1 hour), got nan"),
+    BadInput("a-load-too-short-for-any-client-to-send-a-request", """
+        Given a mocker agg deployment
+        When a load at concurrency 2 is started for 0.001 seconds <<
+        """, "load duration_seconds must be a number of seconds from 1 to 3600 (1 hour), got 0.001"),
+    BadInput("a-paced-load-due-to-send-no-request", """
+        Given a mocker agg deployment
+        When a load is started with: <<
+          | concurrency      | 2   |
+          | duration_seconds | 5   |
+          | request_rate     | 0.1 |
+        """, "a load of 5 s at 0.1 requests per second is due to send 0.5 requests, so possibly none; give it at "
+             "least 10 s or a request_rate of at least 0.2"),
+    BadInput("prompt-and-output-beyond-the-models-context", """
+        Given a mocker agg deployment
+        When a load is started with: <<
+          | request_count      | 10   |
+          | input_tokens_mean  | 8000 |
+          | output_tokens_mean | 500  |
+        """, "load input_tokens_mean + output_tokens_mean must be at most 8192 (the model's context holds prompt "
+             "and output), got 8000 + 500 = 8500"),
+    BadInput("more-requests-in-flight-than-the-load-runs-at-once", """
+        Given a mocker agg deployment
+        When a load at concurrency 2 is started for 30 seconds
+        And 5 seconds pass
+        And the "dynamo.mocker" process of the worker is killed while at least 10 requests are in flight <<
+        """, "this step (send SIGKILL to 'dynamo.mocker' in worker while at least 10 requests are in flight) waits "
+             "for at least 10 requests in flight, but the loads running at that point keep at most 2 in flight "
+             "(load 'default': concurrency 2); ask for at most 2, or start a load at concurrency 10 or more"),
+    BadInput("more-requests-in-flight-than-the-load-sends-in-all", """
+        Given a mocker agg deployment
+        When a load of 3 requests at concurrency 8 is started
+        And one worker pod is deleted while at least 4 requests are in flight <<
+        """, "this step (delete one pod of worker (force) while at least 4 requests are in flight) waits for at "
+             "least 4 requests in flight, but the loads running at that point keep at most 3 in flight (load "
+             "'default': 3 requests in all); ask for at most 3, or start a load at concurrency 4 or more"),
+    BadInput("requests-in-flight-with-no-load-started", """
+        Given a mocker agg deployment
+        When the worker pod is deleted while at least 2 requests are in flight <<
+        """, "this step (delete every pod of worker (force) while at least 2 requests are in flight) waits for at "
+             "least 2 requests in flight, but no load is running at that point (no load was started before it); "
+             "start one before it, for example: When a load at concurrency 2 is started for 30 seconds"),
+    BadInput("requests-in-flight-after-the-load-is-over", """
+        Given a mocker agg deployment
+        When a load at concurrency 4 is started for 10 seconds
+        And 20 seconds pass
+        And the worker service is rolling-upgraded while at least 2 requests are in flight <<
+        """, "this step (rolling-upgrade worker (new TEST_ROLLING_UPDATE_TRIGGER) while at least 2 requests are in "
+             "flight) waits for at least 2 requests in flight, but no load is running at that point (load 'default' "
+             "sends for 10 s and the steps before this one take at least 20 s); start one before it, for example: "
+             "When a load at concurrency 2 is started for 30 seconds"),
+    BadInput("requests-in-flight-after-the-load-completed", """
+        Given a mocker agg deployment
+        When a load of 10 requests at concurrency 2 is started
+        And the load completes
+        And the "dynamo.mocker" process of the worker is frozen for 2 seconds while at least 1 requests are in flight <<
+        """, "this step (freeze 'dynamo.mocker' in worker for 2 s while at least 1 requests are in flight) waits for "
+             "at least 1 requests in flight, but no load is running at that point (load 'default' has completed at "
+             "an earlier step (wait for load 'default' to complete)); start one before it, for example: When a load "
+             "at concurrency 1 is started for 30 seconds"),
+    BadInput("a-fault-hit-check-asking-more-than-the-load-runs-at-once", """
+        Given a mocker agg deployment
+        When a load at concurrency 2 is started for 30 seconds
+        And the worker pod is deleted
+        Then the fault hit at least 5 requests in flight <<
+        """, "this check (the last fault hit at least 5 requests of load 'default' in flight) can never pass: load "
+             "'default' keeps at most 2 requests in flight (concurrency 2); ask for at most 2"),
+    BadInput("a-fault-hit-check-on-a-load-over-before-the-fault", """
+        Given a mocker agg deployment
+        When a load at concurrency 2 is started for 10 seconds
+        And 15 seconds pass
+        And the worker pod is deleted
+        Then the fault hit at least 1 requests in flight <<
+        """, "this check (the last fault hit at least 1 requests of load 'default' in flight) can never pass: load "
+             "'default' was not running when the last fault (delete every pod of worker (force)) was injected (load "
+             "'default' sends for 10 s and the steps before this one take at least 15 s); inject the fault while the "
+             "load runs"),
+    BadInput("requests-succeeding-again-after-a-fault-no-load-saw", """
+        Given a mocker agg deployment
+        When a load of 10 requests at concurrency 2 is started
+        And the load completes
+        And the worker pod is deleted
+        Then requests succeed again within 10 seconds of the fault <<
+        """, "this check (requests of load 'default' succeed again within 10 s of the fault) can never pass: load "
+             "'default' had stopped sending before the last fault (delete every pod of worker (force)): load "
+             "'default' has completed at an earlier step (wait for load 'default' to complete); inject the fault "
+             "while the load runs, or start a load after it"),
+    BadInput("a-recovery-wait-of-zero-seconds", """
+        Given a mocker agg deployment
+        When the worker pod is deleted
+        And the deployment recovers within 0 seconds <<
+        """, "a recovery timeout must be a number of seconds more than 0 and at most 3600 (1 hour), got 0.0"),
+    BadInput("a-recovery-check-of-zero-seconds", """
+        Given a mocker agg deployment
+        When the worker pod is deleted
+        Then the deployment recovered within 0 seconds <<
+        """, "a recovery time must be a number of seconds more than 0 and at most 3600 (1 hour), got 0.0"),
+    BadInput("requests-succeeding-again-within-zero-seconds", """
+        Given a mocker agg deployment
+        When a load at concurrency 2 is started for 30 seconds
+        And the worker pod is deleted
+        Then requests succeed again within 0 seconds of the fault <<
+        """, "the time for requests to succeed again must be a number of seconds more than 0 and at most 3600 "
+             "(1 hour), got 0.0"),
     BadInput("inf-seconds-pass", """
         Given a mocker agg deployment
         When inf seconds pass <<
@@ -234,6 +337,35 @@ CASES = [
 ]
 
 
+KUBERNETES = ["-D", "platform=kubernetes", "-D", "image=reg/dynamo:1.6.1"]
+OPTIONS = "platform, namespace, image, storage_class, skip_service_restart, kube_context, allow_namespace, " \
+          "load_image, keep_resources, kube_log_tee, client_type, output_dir, dry_run, seed"
+BAD_OPTIONS = [  # (id, -D options, the one message): each stops the run before any scenario, exit code 2
+    ("an-unknown-option", ["-D", "foo=bar"], f"unknown option -D foo; allowed: {OPTIONS}"),
+    ("a-bool-option-given-another-word", ["-D", "dry_run=maybe"], "option dry_run takes true or false, got 'maybe'"),
+    ("an-unknown-platform", ["-D", "platform=docker"], "unknown platform 'docker'; allowed: local, kubernetes"),
+    ("an-unknown-client", ["-D", "client_type=wrk"], "unknown client_type 'wrk'; allowed: aiperf, legacy"),
+    ("a-negative-seed", ["-D", "seed=-1"], "option seed takes a whole number from 0 to 4294967295, got '-1'"),
+    ("a-seed-beyond-its-range", ["-D", "seed=4294967296"],
+     "option seed takes a whole number from 0 to 4294967295, got '4294967296'"),
+    ("an-empty-output-dir", ["-D", "output_dir="], "output_dir must not be empty"),
+    ("a-namespace-kubernetes-refuses", [*KUBERNETES, "-D", "namespace=Fault_Tests"],
+     "-D namespace=Fault_Tests: Kubernetes refuses this name; give a DNS-1123 label: lower-case letters, digits and "
+     "'-', starting and ending with a letter or digit, at most 63 characters"),
+    ("a-storage-class-kubernetes-refuses", [*KUBERNETES, "-D", "storage_class=nfs rwx"],
+     "-D storage_class=nfs rwx: Kubernetes refuses this name; give a DNS-1123 subdomain: lower-case letters, digits, "
+     "'-' and '.', each part starting and ending with a letter or digit, at most 253 characters"),
+    ("a-protected-namespace", [*KUBERNETES, "-D", "namespace=kube-system"],
+     "namespace 'kube-system' is refused: the suite creates and deletes deployments, Jobs and PVCs there. Use a "
+     "namespace of its own (kubectl create namespace ft; -D namespace=ft), or name it explicitly with "
+     "-D allow_namespace=kube-system"),
+    ("kubernetes-without-an-image-for-its-load-jobs", ["-D", "platform=kubernetes"],
+     "-D platform=kubernetes runs each load as a Job, which needs an image with aiperf 0.13.0: set -D "
+     "load_image=<image> (or -D image=<image> for every service and the load, or -D load_image=pip-install to pip "
+     "install it in python:3.12-slim, which needs egress to PyPI)"),
+]
+
+
 def _feature_folder(root: Path, cases: list[BadInput], name: str = "bad") -> Path:
     """A behave folder with the project's hooks and steps and one feature file per case."""
     folder = root / name
@@ -284,6 +416,18 @@ def test_the_whole_catalogue_fails_fast_and_behave_exits_non_zero(dry_run):
     assert f"{len(CASES)} hook_error" in result.stdout
     assert seconds < 60
     assert not [p for p in (root / "out").iterdir() if p.name != "allure-results"] if (root / "out").exists() else True
+
+
+@pytest.mark.parametrize("options, message", [case[1:] for case in BAD_OPTIONS], ids=[case[0] for case in BAD_OPTIONS])
+def test_each_bad_option_stops_the_run_before_any_scenario_with_its_exact_message(tmp_path, options, message):
+    _feature_folder(tmp_path, CASES[:1])
+    defaults = ["-D", f"output_dir={tmp_path / 'out'}"] if "output_dir=" not in options else []
+
+    result = _behave(tmp_path, "bad", "-D", "dry_run=true", *defaults, *options)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"dynamo-ft: {message}"]
+    assert "Scenario" not in result.stdout
 
 
 def test_an_undefined_step_is_reported_alone_not_as_an_error_of_the_steps_before_it(tmp_path):
@@ -354,7 +498,8 @@ def test_a_dry_run_creates_nothing_in_the_output_dir(tmp_path):
 
 REAL_RUN = ["given-after-when", "a-load-name-started-twice", "stopping-a-completed-load",
             "a-recovery-wait-with-no-fault", "a-frontend-process-named-in-a-worker", "zero-worker-replicas",
-            "a-freeze-of-a-billion-seconds", "inf-seconds-pass"]
+            "a-freeze-of-a-billion-seconds", "inf-seconds-pass", "more-requests-in-flight-than-the-load-runs-at-once",
+            "a-load-too-short-for-any-client-to-send-a-request", "a-recovery-check-of-zero-seconds"]
 
 
 def test_without_dry_run_a_bad_scenario_deploys_nothing_and_behave_exits_non_zero(tmp_path):

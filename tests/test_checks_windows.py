@@ -65,7 +65,9 @@ def test_a_deployment_that_never_got_ready_again_did_not_recover(tmp_path):
 
 
 def test_a_deployment_that_never_lost_readiness_recovered_at_once(tmp_path):
-    RecoveredWithin(0).validate(scenario(tmp_path, timeline=()))
+    verdict = RecoveredWithin(1).judge(scenario(tmp_path, timeline=()))
+
+    assert verdict.passed and verdict.observed.startswith("ready again 0.00 s after ")
 
 
 def test_measuring_recovery_without_a_fault_is_an_error(tmp_path):

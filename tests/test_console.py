@@ -342,7 +342,8 @@ def test_an_unexpected_error_keeps_its_traceback_in_scenario_log_with_one_consol
     log = out / "a_step_raises_KeyError" / "scenario.log"
 
     assert "Traceback" not in block
-    assert "\nKeyError: 'a bug' (an unexpected error: its traceback is in out/a_step_raises_KeyError/scenario.log)\n" in block
+    assert ("\nKeyError: 'a bug' (an unexpected error: its traceback is in out/a_step_raises_KeyError/scenario.log)\n"
+            in block)
     kept = log.read_text()
     assert "step 'When a step raises KeyError' raised KeyError" in kept and "Traceback (most recent call last)" in kept
 

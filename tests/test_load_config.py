@@ -54,13 +54,51 @@ def test_request_count_must_be_a_whole_number_of_at_least_one(count):
         LoadConfig(request_count=count)
 
 
-@pytest.mark.parametrize("field, value", [("duration_seconds", 0), ("duration_seconds", -1),
-                                          ("duration_minutes", 0.0), ("duration_seconds", float("nan")),
-                                          ("duration_seconds", float("inf")), ("duration_seconds", 3601),
-                                          ("duration_minutes", 61)])
-def test_a_duration_must_be_more_than_zero_and_at_most_an_hour(field, value):
-    with pytest.raises(SpecError, match=f"load {field} must be a number .*more than 0 and at most .*1 hour.*got"):
-        LoadConfig(**{field: value})
+@pytest.mark.parametrize("value", [0, -1, 0.001, 0.999, float("nan"), float("inf"), 3601])
+def test_a_duration_in_seconds_must_be_from_the_shortest_load_every_client_honours_to_an_hour(value):
+    with pytest.raises(SpecError) as error:
+        LoadConfig(duration_seconds=value)
+
+    assert str(error.value) == ("load duration_seconds must be a number of seconds from 1 to 3600 (1 hour), "
+                                f"got {value!r}")
+
+
+@pytest.mark.parametrize("value, message", [
+    (0.0, "load duration_minutes must be a number more than 0 and at most 60 minutes (1 hour), got 0.0"),
+    (61, "load duration_minutes must be a number more than 0 and at most 60 minutes (1 hour), got 61"),
+    (0.01, "load duration_minutes must be at least 0.01667 minutes (1 s, the shortest load every client sends "
+           "requests in), got 0.01")])
+def test_a_duration_in_minutes_has_the_same_bounds(value, message):
+    with pytest.raises(SpecError) as error:
+        LoadConfig(duration_minutes=value)
+
+    assert str(error.value) == message
+
+
+def test_a_one_second_load_is_the_shortest_one_accepted():
+    assert LoadConfig(duration_seconds=1).duration == 1.0
+
+
+def test_a_paced_load_must_be_due_to_send_at_least_one_request():
+    with pytest.raises(SpecError) as error:
+        LoadConfig(concurrency=2, duration_seconds=5, request_rate=0.1)
+
+    assert str(error.value) == ("a load of 5 s at 0.1 requests per second is due to send 0.5 requests, so possibly "
+                                "none; give it at least 10 s or a request_rate of at least 0.2")
+    assert LoadConfig(concurrency=2, duration_seconds=10, request_rate=0.1).request_rate == 0.1
+
+
+def test_prompt_and_output_together_must_fit_the_models_context():
+    with pytest.raises(SpecError) as error:
+        LoadConfig(request_count=5, input_tokens_mean=8000, output_tokens_mean=500)
+
+    assert str(error.value) == ("load input_tokens_mean + output_tokens_mean must be at most 8192 (the model's context "
+                                "holds prompt and output), got 8000 + 500 = 8500")
+
+
+def test_a_load_holds_at_most_its_concurrency_or_its_request_count_in_flight():
+    assert (LoadConfig(concurrency=4, request_count=100).max_in_flight, LoadConfig(concurrency=4, request_count=3)
+            .max_in_flight, LoadConfig(concurrency=4, duration_seconds=5).max_in_flight) == (4, 3, 4)
 
 
 @pytest.mark.parametrize("field", ["concurrency", "input_tokens_mean", "output_tokens_mean"])

@@ -9,7 +9,7 @@ import pkgutil
 import pytest
 
 import ftlib
-from ftlib.checks import Check, MaxErrors, RecoveredWithin, ZeroErrors
+from ftlib.checks import Check, FaultHitInFlight, MaxErrors, RecoveredWithin, RequestsSucceedAgainWithin, ZeroErrors
 from ftlib.errors import SpecError
 from ftlib.events import DeletePod, FreezeProcess, StartLoad, StopLoad, TerminateProcess, Wait, WaitForLoadCompletion
 from ftlib.events.base import Event, started_faults
@@ -134,3 +134,51 @@ def test_a_rolling_upgrade_trigger_must_be_an_environment_variable_name():
 
     with pytest.raises(SpecError, match="'1-x' is not a valid environment variable name"):
         RollingUpgrade(["worker"], env_name="1-x")
+
+
+def running_load(concurrency: int = 2, seconds: float = 30) -> StartLoad:
+    return StartLoad(LoadConfig(concurrency=concurrency, duration_seconds=seconds))
+
+
+@pytest.mark.parametrize("events, checks, message", [
+    ([running_load(2), DeletePod(["decode"], min_in_flight=10)], [],
+     "waits for at least 10 requests in flight, but the loads running at that point keep at most 2 in flight "
+     "(load 'default': concurrency 2)"),
+    ([running_load(4, 10), Wait(20), DeletePod(["decode"], min_in_flight=2)], [],
+     "no load is running at that point (load 'default' sends for 10 s and the steps before this one take at least "
+     "20 s)"),
+    ([running_load(4, 10), FreezeProcess(["decode"], "dynamo.mocker", 12), DeletePod(["decode"], min_in_flight=1)], [],
+     "the steps before this one take at least 12 s"),
+    ([running_load(2), DeletePod(["decode"])], [FaultHitInFlight(3)], "keeps at most 2 requests in flight"),
+    ([load(), WaitForLoadCompletion(), DeletePod(["decode"])], [RequestsSucceedAgainWithin(5)],
+     "had stopped sending before the last fault"),
+], ids=["more-in-flight-than-the-concurrency", "in-flight-after-the-load-is-over", "a-freeze-counts-as-time",
+        "a-fault-hit-check-beyond-the-concurrency", "succeeding-again-with-no-load-after-the-fault"])
+def test_the_plan_knows_what_the_loads_can_provide_at_each_step(tmp_path, events, checks, message):
+    with pytest.raises(SpecError) as error:
+        run_scenario(get_deployment_spec("mocker", "agg"), events, checks, platform=ExplodingPlatform(),
+                     output_dir=tmp_path / "out")
+
+    assert message in str(error.value)
+
+
+def test_two_loads_running_together_can_hold_their_concurrencies_together():
+    spec, plan = get_deployment_spec("mocker", "agg"), PlanValidator()
+    plan.event(spec, StartLoad(LoadConfig(concurrency=2, duration_seconds=30), name="a"))
+    plan.event(spec, StartLoad(LoadConfig(concurrency=3, request_count=50), name="b"))
+
+    plan.event(spec, DeletePod(["decode"], min_in_flight=5))
+    with pytest.raises(SpecError, match=r"keep at most 5 in flight \(load 'a': concurrency 2, load 'b': concurrency 3\)"):
+        plan.event(spec, DeletePod(["decode"], min_in_flight=6))
+
+
+def test_a_fault_on_a_service_with_no_replicas_is_refused_naming_it():
+    spec, plan = get_deployment_spec("mocker", "agg"), PlanValidator()
+    plan.require_deployable(spec)
+    spec.services["Frontend"].replicas = 0  # after the deployment check: as any service neither frontend nor worker
+
+    with pytest.raises(SpecError) as error:
+        plan.event(spec, DeletePod(["Frontend"]))
+
+    assert str(error.value) == ("service Frontend (frontend) has 0 replicas, so this step (delete every pod of Frontend "
+                                "(force)) has no pod to act on; give it 1 to 16 replicas")

@@ -198,7 +198,8 @@ def test_sigterm_stops_the_children_and_leaves_none(sample):
 def test_a_child_past_its_deadline_is_stopped_so_the_queue_never_waits_forever(sample, monkeypatch):
     from ftlib import shard
 
-    (sample / "features" / "slow.feature").write_text("Feature: slow\n  Scenario: sleeps\n    Given it sleeps 60 seconds\n")
+    (sample / "features" / "slow.feature").write_text("Feature: slow\n  Scenario: sleeps\n"
+                                                     "    Given it sleeps 60 seconds\n")
     monkeypatch.chdir(sample)
     monkeypatch.setattr(shard, "CHILD_MIN_SECONDS", 2.0)
     monkeypatch.setattr(shard, "CHILD_ESTIMATE_FACTOR", 0)

@@ -71,6 +71,12 @@ class Event(ABC):
         return False
 
     @property
+    def blocks_seconds(self) -> float:
+        """How long the event certainly takes, known from the plan (a wait, a freeze): the plan
+        counts it to know which loads still send at a later step. 0 for one that may end at once."""
+        return 0.0
+
+    @property
     @abstractmethod
     def description(self) -> str:
         """One line saying what the event does, for logs and reports."""

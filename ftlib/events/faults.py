@@ -72,6 +72,11 @@ class Fault(Event):
         else:
             raise InFlightShortfall(f"not injected: {self.description}; {wait.describe()}")
 
+    def plan(self, validator: "PlanValidator", spec: "DeploymentSpec") -> None:
+        """A count of requests in flight to wait for needs loads that can hold that many then."""
+        if self.min_in_flight is not None:
+            validator.require_in_flight(self.min_in_flight, self.description)
+
     @property
     def while_in_flight(self) -> str:
         """The sentence's ending, for descriptions: `` while at least 4 requests are in flight``."""
@@ -195,6 +200,7 @@ class TerminateProcess(Fault):
 
     def plan(self, validator: "PlanValidator", spec: "DeploymentSpec") -> None:
         validator.require_process(spec, self.services, self.process_name)
+        super().plan(validator, spec)
 
     def execute(self, ctx: "ScenarioContext") -> None:
         deployment = ctx.deployment
@@ -276,6 +282,11 @@ class FreezeProcess(Fault):
 
     def plan(self, validator: "PlanValidator", spec: "DeploymentSpec") -> None:
         validator.require_process(spec, self.services, self.process_name)
+        super().plan(validator, spec)
+
+    @property
+    def blocks_seconds(self) -> float:
+        return self.duration
 
     def execute(self, ctx: "ScenarioContext") -> None:
         matches = match_processes(ctx, self.services, self.process_name, self.one_pod)

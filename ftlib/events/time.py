@@ -34,6 +34,10 @@ class Wait(Event):
         time.sleep(self.duration)
 
     @property
+    def blocks_seconds(self) -> float:
+        return self.duration
+
+    @property
     def description(self) -> str:
         return f"wait {self.duration:g} s"
 

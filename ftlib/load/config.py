@@ -10,6 +10,9 @@ from ftlib.errors import SpecError
 from ftlib.validate import MAX_CONCURRENCY, MAX_REQUEST_RATE, MAX_REQUESTS, MAX_SECONDS, MAX_TOKENS
 
 DEFAULT_RATE_PER_CONCURRENCY = 2.0
+# the shortest duration load every client sends requests in (measured on the local platform at concurrency 2:
+# aiperf sent 1 request in 0.25 s and 0.5 s, 2-4 in 1 s, none in 0.001 s; the legacy client 1 in 0.001 s, 4 in 1 s)
+MIN_LOAD_SECONDS = 1.0
 
 
 @dataclass
@@ -59,6 +62,19 @@ class LoadConfig:
         return self.concurrency * DEFAULT_RATE_PER_CONCURRENCY if self.duration is not None else None
 
     @property
+    def max_in_flight(self) -> int:
+        """The most requests the load can have in flight at once: its concurrency, or fewer
+        requests in all."""
+        return min(self.concurrency, self.request_count or self.concurrency)
+
+    @property
+    def in_flight_limit(self) -> str:
+        """Why `max_in_flight` is what it is, for messages: ``concurrency 2`` or ``3 requests in all``."""
+        if self.request_count is not None and self.request_count < self.concurrency:
+            return f"{self.request_count} requests in all"
+        return f"concurrency {self.concurrency}"
+
+    @property
     def expected_seconds(self) -> float:
         """A generous estimate of how long the load runs, for timeouts."""
         if self.duration is not None:
@@ -84,19 +100,37 @@ class LoadConfig:
         if self.request_count is not None:
             validate.count(self.request_count, "load request_count", low=1, high=MAX_REQUESTS)
         if self.duration_seconds is not None:
-            validate.positive_seconds(self.duration_seconds, "load duration_seconds")
+            validate.seconds(self.duration_seconds, "load duration_seconds", low=MIN_LOAD_SECONDS)
         if self.duration_minutes is not None:
-            validate.number(self.duration_minutes, "load duration_minutes", low=0, low_included=False,
-                            high=MAX_SECONDS / 60, unit=" minutes (1 hour)")
+            minutes = validate.number(self.duration_minutes, "load duration_minutes", low=0, low_included=False,
+                                      high=MAX_SECONDS / 60, unit=" minutes (1 hour)")
+            if minutes * 60 < MIN_LOAD_SECONDS:
+                raise SpecError(f"load duration_minutes must be at least {MIN_LOAD_SECONDS / 60:.4g} minutes "
+                                f"({MIN_LOAD_SECONDS:g} s, the shortest load every client sends requests in), "
+                                f"got {self.duration_minutes!r}")
         if self.request_rate is not None:
             validate.number(self.request_rate, "load request_rate", low=0, low_included=False, high=MAX_REQUEST_RATE,
                             unit=" requests per second")
+        self._validate_sends_requests()
         validate.positive_seconds(self.request_timeout_seconds, "load request_timeout_seconds")
         if self.random_seed is not None:
             validate.count(self.random_seed, "load random_seed (or unset)", high=validate.MAX_SEED)
         if self.warmup_requests is not None:
             validate.count(self.warmup_requests, "load warmup_requests (or unset)", low=1, high=MAX_REQUESTS)
         validate.number(self.temperature, "load temperature", low=0, high=2)
+        if self.input_tokens_mean + self.output_tokens_mean > MAX_TOKENS:
+            raise SpecError(f"load input_tokens_mean + output_tokens_mean must be at most {MAX_TOKENS} (the model's "
+                            f"context holds prompt and output), got {self.input_tokens_mean} + "
+                            f"{self.output_tokens_mean} = {self.input_tokens_mean + self.output_tokens_mean}")
         if not isinstance(self.extra_inputs, dict):
             raise SpecError(f"load extra_inputs must be a mapping of field to value (a JSON object), "
                             f"got {self.extra_inputs!r}")
+
+    def _validate_sends_requests(self) -> None:
+        """A duration load paced at ``request_rate`` must be due to send at least one request."""
+        rate, duration = self.effective_request_rate, self.duration
+        if rate is None or duration is None or rate * duration >= 1:
+            return
+        raise SpecError(f"a load of {duration:g} s at {rate:g} requests per second is due to send {rate * duration:g} "
+                        f"requests, so possibly none; give it at least {1 / rate:g} s or a request_rate of at least "
+                        f"{1 / duration:g}")
