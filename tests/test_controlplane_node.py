@@ -432,3 +432,40 @@ def test_a_watch_that_gets_410_gone_lists_again_and_forgets_what_went_meanwhile(
     watch._run()
     assert [e.type for e in seen] == ["SYNC", "LISTED", "LISTED"] and watch.relists == 1
     assert seen[-1].object["items"] == []
+
+
+def test_a_v5_websocket_exec_passes_through_the_api_server_to_the_agent_and_accepts_the_stdin_close_signal(plane, core):
+    import websocket
+
+    name = make_pod(core, pod_body("v5", ENGINE))
+    wait_for("Ready", lambda: ready(core, name))
+    admin = plane.api_client().configuration
+    url = (f"wss://127.0.0.1:{plane.ports.apiserver}/api/v1/namespaces/{NAMESPACE}/pods/{name}/exec?"
+           "command=ps&command=-eo&command=pid,stat,args&container=main&stdin=true&stdout=true&stderr=true")
+    ws = websocket.create_connection(url, subprotocols=["v5.channel.k8s.io", "v4.channel.k8s.io"], timeout=10,
+                                     sslopt={"ca_certs": admin.ssl_ca_cert, "certfile": admin.cert_file,
+                                             "keyfile": admin.key_file})
+    assert ws.subprotocol == "v5.channel.k8s.io"  # translated to SPDY, the agent would have refused the upgrade
+    ws.send_binary(bytes([255, 0]))  # v5: the client closes stdin
+    frames = []
+    while True:
+        try:
+            frames.append(ws.recv())
+        except websocket.WebSocketConnectionClosedException:
+            break
+        if frames[-1][:1] == b"\x03":
+            break
+    ws.close()
+    stdout = b"".join(f[1:] for f in frames if f[:1] == b"\x01").decode()
+    assert frames[0] == b"\x01" and "/pause" in stdout and " ".join(ENGINE) in stdout
+    assert json.loads(frames[-1][1:]) == {"metadata": {}, "status": "Success"}
+    core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
+
+
+def test_pods_proxy_to_a_loopback_pod_ip_is_refused_by_the_api_server_so_no_traffic_leaves(core):
+    name = make_pod(core, pod_body("proxy", ENGINE))
+    wait_for("Ready", lambda: ready(core, name))
+    with pytest.raises(client.ApiException) as refused:
+        core.connect_get_namespaced_pod_proxy_with_path(f"{name}:9090", NAMESPACE, "metrics", _request_timeout=10)
+    assert refused.value.status == 400 and "address not allowed" in refused.value.body
+    core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
