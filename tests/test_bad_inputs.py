@@ -359,6 +359,10 @@ BAD_OPTIONS = [  # (id, -D options, the one message): each stops the run before 
      "namespace 'kube-system' is refused: the suite creates and deletes deployments, Jobs and PVCs there. Use a "
      "namespace of its own (kubectl create namespace ft; -D namespace=ft), or name it explicitly with "
      "-D allow_namespace=kube-system"),
+    ("the-legacy-client-in-a-load-job-that-installs-only-aiperf", [*KUBERNETES, "-D", "client_type=legacy", "-D",
+                                                                    "load_image=pip-install"],
+     "-D load_image=pip-install installs aiperf only, but -D client_type=legacy runs dynamo-ft's own client in the "
+     "load Job: give -D load_image=<an image with dynamo-ft installed>, or use -D client_type=aiperf"),
     ("kubernetes-without-an-image-for-its-load-jobs", ["-D", "platform=kubernetes"],
      "-D platform=kubernetes runs each load as a Job, which needs an image with aiperf 0.13.0: set -D "
      "load_image=<image> (or -D image=<image> for every service and the load, or -D load_image=pip-install to pip "

@@ -184,15 +184,19 @@ NAME_RULES = {  # option -> (what Kubernetes accepts there, its pattern, its lon
 
 def check_cluster_options(options: "ClusterOptions | Any") -> None:
     """The ``-D`` options of the kubernetes platform that can be judged without a cluster: names
-    Kubernetes would refuse, a protected namespace, and an image for the load Job."""
+    Kubernetes would refuse, a protected namespace, and an image for the load Job that holds its client."""
     for option, (rule, pattern, longest) in NAME_RULES.items():
         value = getattr(options, option, None)
         if value is not None and (len(value) > longest or not pattern.fullmatch(value)):
             raise SpecError(f"-D {option}={value}: Kubernetes refuses this name; give {rule}")
     check_namespace_allowed(options.namespace, options.allow_namespace)
-    if not (getattr(options, "load_image", None) or getattr(options, "image", None)):
-        from ftlib.platform.kubernetes.load_job import AIPERF_VERSION, PIP_BASE_IMAGE, PIP_INSTALL
+    from ftlib.platform.kubernetes.load_job import AIPERF_VERSION, PIP_BASE_IMAGE, PIP_INSTALL
 
+    if getattr(options, "load_image", None) == PIP_INSTALL and getattr(options, "client_type", None) == "legacy":
+        raise SpecError(f"-D load_image={PIP_INSTALL} installs aiperf only, but -D client_type=legacy runs dynamo-ft's "
+                        "own client in the load Job: give -D load_image=<an image with dynamo-ft installed>, or use "
+                        "-D client_type=aiperf")
+    if not (getattr(options, "load_image", None) or getattr(options, "image", None)):
         raise SpecError(f"-D platform=kubernetes runs each load as a Job, which needs an image with aiperf "
                         f"{AIPERF_VERSION}: set -D load_image=<image> (or -D image=<image> for every service and the "
                         f"load, or -D load_image={PIP_INSTALL} to pip install it in {PIP_BASE_IMAGE}, which needs "
