@@ -469,3 +469,20 @@ def test_pods_proxy_to_a_loopback_pod_ip_is_refused_by_the_api_server_so_no_traf
         core.connect_get_namespaced_pod_proxy_with_path(f"{name}:9090", NAMESPACE, "metrics", _request_timeout=10)
     assert refused.value.status == 400 and "address not allowed" in refused.value.body
     core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
+
+
+def test_exec_into_a_container_waiting_in_crash_loop_back_off_is_refused_with_500_container_not_found(core):
+    name = make_pod(core, pod_body("crash", ["false"], wrap=False))
+    pod = wait_for("CrashLoopBackOff", lambda: (p := core.read_namespaced_pod(name, NAMESPACE)).status.container_statuses
+                   and (w := p.status.container_statuses[0].state.waiting) and w.reason == "CrashLoopBackOff" and p,
+                   timeout=20)
+    status = pod.status.container_statuses[0]
+    assert status.restart_count == 1 and status.last_state.terminated.exit_code == 1 and pod.status.phase == "Running"
+    from kubernetes.stream import stream
+
+    with pytest.raises(client.ApiException) as refused:
+        stream(core.connect_get_namespaced_pod_exec, name, NAMESPACE, command=["ps"], container="main", stderr=True,
+               stdin=False, stdout=True, tty=False, _preload_content=False)
+    assert refused.value.status == 0 and "Handshake status 500" in str(refused.value.reason)
+    assert 'container not found ("main")' in str(refused.value.reason)
+    core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
