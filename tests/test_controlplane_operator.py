@@ -7,6 +7,7 @@ agent (pods Ready, the DGD successful, rolls that end): tests/test_controlplane_
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from ftlib.controlplane import conversion
 from ftlib.controlplane import operator as op
 from ftlib.platform.kubernetes import dgd
 from ftlib.spec import BACKENDS, TOPOLOGIES, DeploymentSpec, get_deployment_spec
@@ -303,3 +305,46 @@ def test_stop_ends_every_thread_within_a_second(cluster):
     stand_in.stop()
     assert time.monotonic() - started < 1.0
     assert len(threads) == 5 and not [t.name for t in threads if t.is_alive()]
+
+
+# -- the conversion webhook on the real API server ------------------------------------------------------
+def dry_run_create(cluster: Cluster, body: dict) -> dict:
+    version = conversion.version_of(body)
+    return cluster.custom.create_namespaced_custom_object("nvidia.com", version, cluster.namespace, dgd.PLURAL,
+                                                         body, dry_run="All")
+
+
+def test_every_generated_dgd_and_its_conversion_come_back_from_a_dry_run_create_as_sent(cluster):
+    """Each DGD the project generates, created (dry run) in its own version and, converted by
+    `ftlib.controlplane.conversion`, in the other one: the API server stores it through the
+    webhook and answers the spec field for field (nothing pruned, nothing refused)."""
+    crd = client.ApiextensionsV1Api(cluster.api).read_custom_resource_definition(
+        conversion.CRD_NAME, _preload_content=False)
+    schemas = conversion.spec_schemas(json.loads(crd.data))
+    differing, checked = [], 0
+    for name, spec in generated():
+        body = dgd.dgd_body(spec, "run-op", cluster.namespace, IMAGE)
+        body["metadata"]["name"] = f"conv-{name}"
+        other = conversion.convert(body, "v1beta1" if dgd.api_version(body) == "v1alpha1" else "v1alpha1", schemas)
+        for sent in (body, other):
+            answer = dry_run_create(cluster, sent)
+            checked += 1
+            lost = missing(sent["spec"], answer["spec"]) + missing(kept(sent), kept(answer))
+            if lost:
+                differing.append((name, conversion.version_of(sent), lost[:3]))
+    assert differing == [] and checked == 2 * len(generated())
+
+
+def kept(obj: dict) -> dict:
+    """The version and spec kept in the conversion annotation (its digest may move with defaults)."""
+    found = conversion.origin(obj) or {}
+    return {k: found[k] for k in ("version", "spec") if k in found}
+
+
+def missing(sent, answer, path: str = "") -> list[str]:
+    """Where ``answer`` lacks or changed what was ``sent`` (fields it adds, the schema's defaults, are fine)."""
+    if isinstance(sent, dict) and isinstance(answer, dict):
+        return [p for key in sent for p in missing(sent[key], answer.get(key, KeyError), f"{path}.{key}")]
+    if isinstance(sent, list) and isinstance(answer, list) and len(sent) == len(answer):
+        return [p for i, (a, b) in enumerate(zip(sent, answer)) for p in missing(a, b, f"{path}[{i}]")]
+    return [] if sent == answer else [path or "."]

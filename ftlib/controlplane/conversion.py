@@ -30,7 +30,8 @@ How objects are converted (`convert`, a pure function):
 - Fields both versions share (``annotations``, ``labels``, ``backendFramework``, ``restart``,
   ``topologyConstraint``, ``globalDynamoNamespace``, ``multinode``) are copied.
 - Round trips are exact: the spec as it was written is kept in the annotation
-  ``nvidia.com/dgd-spec`` of the converted object (with a digest of what was derived from it);
+  ``nvidia.com/dgd-spec`` of the converted object (with a digest of what was derived from it,
+  after the target version's schema defaults, which the API server would add anyway);
   converting back restores it, and removes the annotation, as long as the derived spec was not
   changed since. So a v1beta1 DGD is stored as v1alpha1 with its v1beta1 spec in that annotation
   and read back as v1beta1 field for field; a merge patch through the other version makes the
@@ -104,8 +105,35 @@ def native_version(obj: dict) -> str:
     return version_of(obj)
 
 
-def convert(obj: dict, version: str) -> dict:
-    """``obj`` (a DGD in either version) in ``version`` (see the module docstring)."""
+def apply_defaults(value: Any, schema: dict) -> Any:
+    """``value`` with the ``default`` of every missing property its structural ``schema`` names,
+    in place, as kube-apiserver defaults custom resources (a default applies inside an object
+    that exists; ``items`` and ``additionalProperties`` are followed)."""
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        for key, sub in properties.items():
+            if key not in value and "default" in sub:
+                value[key] = copy.deepcopy(sub["default"])
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            sub = properties.get(key) or (extra if isinstance(extra, dict) else None)
+            if sub:
+                apply_defaults(item, sub)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            apply_defaults(item, schema["items"])
+    return value
+
+
+def spec_schemas(crd: dict) -> dict[str, dict]:
+    """The schema of ``spec`` per version of the DGD CRD."""
+    return {v["name"]: v["schema"]["openAPIV3Schema"]["properties"]["spec"] for v in crd["spec"]["versions"]}
+
+
+def convert(obj: dict, version: str, schemas: dict[str, dict] | None = None) -> dict:
+    """``obj`` (a DGD in either version) in ``version`` (see the module docstring). With the
+    CRD's ``schemas`` (`spec_schemas`), a derived spec gets that version's defaults, as the API
+    server would add them, so that its digest still matches once stored and read back."""
     source = version_of(obj)
     if source == version:
         return copy.deepcopy(obj)
@@ -120,6 +148,8 @@ def convert(obj: dict, version: str) -> dict:
         out["spec"] = copy.deepcopy(kept["spec"])
     elif "spec" in obj:
         derived = alpha_to_beta(spec) if source == "v1alpha1" else beta_to_alpha(spec)
+        if schemas and version in schemas:
+            apply_defaults(derived, schemas[version])
         out["spec"] = derived
         annotations[ORIGIN_ANNOTATION] = json.dumps({"version": source, "spec": spec, "digest": digest(derived)},
                                                     sort_keys=True, separators=(",", ":"))
@@ -289,13 +319,13 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-def review_response(review: dict) -> dict:
+def review_response(review: dict, schemas: dict[str, dict] | None = None) -> dict:
     """The answer to a ``ConversionReview``: every object converted, or a failure."""
     request = review.get("request") or {}
     target = str(request.get("desiredAPIVersion", "")).partition("/")[2]
     response: dict[str, Any] = {"uid": request.get("uid", "")}
     try:
-        response["convertedObjects"] = [convert(obj, target) for obj in request.get("objects") or []]
+        response["convertedObjects"] = [convert(obj, target, schemas) for obj in request.get("objects") or []]
         response["result"] = {"status": "Success"}
     except Exception as error:  # answered to the API server, which reports it to its caller
         log.warning("conversion to %s failed: %s", target, error)
@@ -314,7 +344,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except ValueError:
             self.send_error(400, "not a JSON ConversionReview")
             return
-        answer = json.dumps(review_response(review)).encode()
+        answer = json.dumps(review_response(review, self.server.schemas)).encode()
         self.server.conversions += len((review.get("request") or {}).get("objects") or [])
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -353,6 +383,7 @@ class ConversionWebhook:
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.conversions = 0
+        self._server.schemas = self._schemas()
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.url = f"https://127.0.0.1:{self._server.server_address[1]}/convert"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
@@ -374,6 +405,11 @@ class ConversionWebhook:
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
         self._server = self._thread = self._folder = None
+
+    def _schemas(self) -> dict[str, dict]:
+        extensions = client.ApiextensionsV1Api(self.api)
+        answer = extensions.read_custom_resource_definition(self.crd, _preload_content=False)
+        return spec_schemas(json.loads(answer.data))
 
     def _install(self, ca: bytes) -> None:
         patch = {"spec": {"conversion": {"strategy": "Webhook", "webhook": {
