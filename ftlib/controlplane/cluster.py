@@ -5,7 +5,8 @@
 service-account keys, ``--endpoint-reconciler-type=none``, ``--advertise-address=127.0.0.1``),
 kube-controller-manager (``--leader-elect=false``, the controllers in `CONTROLLERS`, each with
 its own service-account credentials) and kube-scheduler, every one bound to 127.0.0.1 on ports
-chosen free at start. Then it applies the vendored Dynamo CRD (both versions), creates the
+chosen free at start. Then it applies the vendored Dynamo CRD (both versions, converted by the
+webhook of `ftlib.controlplane.conversion`, which runs also without the stand-ins), creates the
 namespace `NAMESPACE` and starts the stand-ins for what cannot run here: the node agent
 (`ftlib.controlplane.node`), the storage provisioner (`ftlib.controlplane.storage`) and the Dynamo
 operator (`ftlib.controlplane.operator`); ``stand_ins=False`` leaves them out.
@@ -52,6 +53,7 @@ import yaml
 
 from ftlib import evidence
 from ftlib.controlplane import build, pki
+from ftlib.controlplane.conversion import ConversionWebhook
 from ftlib.process import ProcessGroup, spawn
 
 log = logging.getLogger("ftlib.controlplane")
@@ -68,7 +70,7 @@ CONTROLLERS = ("job-controller", "replicaset-controller", "deployment-controller
                "serviceaccount-token-controller", "persistentvolume-binder-controller",
                "persistentvolume-protection-controller", "persistentvolumeclaim-protection-controller",
                "ttl-after-finished-controller", "root-ca-certificate-publisher-controller",
-               "endpointslice-controller")
+               "endpointslice-controller", "node-lifecycle-controller", "pod-garbage-collector-controller")
 START_TIMEOUT = 60.0
 
 
@@ -321,7 +323,7 @@ class ControlPlane:
         from kubernetes import client
 
         api = self.api_client()
-        crd = yaml.safe_load(CRD_FILE.read_text())
+        crd = yaml.load(CRD_FILE.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         crd["metadata"] = {"name": crd["metadata"]["name"]}
         extensions = client.ApiextensionsV1Api(api)
         extensions.create_custom_resource_definition(crd)
@@ -334,6 +336,7 @@ class ControlPlane:
         client.CoreV1Api(api).create_namespace({"apiVersion": "v1", "kind": "Namespace",
                                                 "metadata": {"name": self.namespace}})
         self._wait("the DynamoGraphDeployment CRD", lambda: _established(extensions, crd["metadata"]["name"]))
+        self._stand_ins.append(ConversionWebhook(api).start())  # v1beta1 DGDs need it to be stored whole
 
     def _wait_namespace_ready(self) -> None:
         """Wait until the namespace's default service account exists (pods are refused before)."""
@@ -486,10 +489,11 @@ def down() -> int:
     pid = state.get("pid")
     if _alive(pid):
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # the supervisor gives each component 10 s to stop
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if _alive(pid):
+        if _alive(pid):  # its components die with it (parent-death signal)
+            print(f"the control plane's supervisor {pid} did not stop within 90 s: killed", file=sys.stderr)
             os.kill(pid, signal.SIGKILL)
     STATE_FILE.unlink(missing_ok=True)
     left = Path(state.get("folder", "")).parent
@@ -498,13 +502,15 @@ def down() -> int:
 
 
 def _alive(pid) -> bool:
+    """``pid`` is a running control-plane supervisor (not gone, not a zombie, not a stranger)."""
     if not isinstance(pid, int):
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
         return False
-    return Path(f"/proc/{pid}/cmdline").read_bytes().find(b"ftlib.controlplane.cluster") >= 0
+    return state != "Z" and b"ftlib.controlplane.cluster" in cmdline
 
 
 def main(argv: list[str]) -> int:
@@ -518,7 +524,10 @@ def main(argv: list[str]) -> int:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
             return _serve("--bare" in argv, Path(argv[1]))
         if command == "build":
-            print(build.build().folder)
+            ready = build.installed()
+            binaries = ready or build.build()
+            print(f"control plane binaries: {binaries.folder} (kubernetes {binaries.kubernetes}, etcd {binaries.etcd}"
+                  + ("; built earlier on this machine)" if ready else ")"))
             return 0
     except (build.BuildError, ControlPlaneError) as error:
         print(f"control plane: {error}", file=sys.stderr)
