@@ -11,14 +11,14 @@ picks when the ``grove.io`` API group is absent or the DGD says
     # OperatorStandIn(api_client, namespace="ft") keeps to one namespace (the operator's
     # namespace-restricted mode)
     ...
-    operator.stop()                          # every thread ends within a few seconds
+    operator.stop()                          # every thread ends (its watch sockets are shut down)
 
 What it does, for every DynamoGraphDeployment (DGD) in every namespace:
 
 - **Deployments.** One ``apps/v1`` Deployment per service, named ``<dgd>-<service-lowercase>``
   (made DNS-safe: other characters become ``-``; names past 63 characters are cut and end in a
   hash), owned by the DGD (``ownerReferences`` with ``controller: true`` and
-  ``blockOwnerDeletion: true``). The real Deployment and ReplicaSet controllers then create the
+  ``blockOwnerDeletion: true``, in the API version the DGD was written in). The real Deployment and ReplicaSet controllers then create the
   pods, replace a deleted pod with a new one (a new name) and roll the pods when the template
   changes; deleting the DGD lets the real garbage collector remove the Deployments, their
   ReplicaSets and pods: the stand-in does nothing for that. A Deployment whose service left the
@@ -82,9 +82,8 @@ What it assumes:
   follow the spec as written; it writes the status in that version too (``services`` or
   ``components``). Without the webhook, a DGD is read in whichever version shows a spec.
 - Rights to list and watch DGDs, Deployments and Services in all namespaces (or the one it
-  keeps to), to create, update
-  and delete Deployments and Services, and to update ``dynamographdeployments/status`` (the real
-  operator's chart grants such cluster-wide rights).
+  keeps to), to create, update and delete Deployments and Services, and to update
+  ``dynamographdeployments/status`` (the real operator's chart grants such cluster-wide rights).
 - Watches are answered as by any API server: after ``410 Gone`` (history compacted) it lists
   again and watches from the list's resourceVersion; a watch that ends is resumed; every
   30 s every DGD is reconciled again anyway. A reconcile that fails is retried with a growing
@@ -105,8 +104,9 @@ Where the real operator differs:
   ``nvidia.com/dynamo-operator-origin-version`` or ``workload-provider`` annotations), no
   finalizer on the DGD; the conversion webhook is `ftlib.controlplane.conversion` (see there
   how it differs).
-- Left out: probes (the frontend's ``/live`` and ``/health`` on ``http``, the workers' on
-  ``system``: nothing here serves them, so the node agent's readiness decides), backend-specific
+- Left out: probes (the frontend's ``/live`` and ``/health`` on ``http`` with a 10 s initial
+  delay, the workers' on ``system``): a pod is Ready as soon as the node agent runs its main
+  process, so a restarted frontend is back in about a second instead of ten. Backend-specific
   container changes (vLLM, SGLang, TRT-LLM flags), multinode (LWS), Grove, planner and EPP
   extras, NATS/etcd addresses, image-pull-secret discovery, ingress, ``spec.restart``,
   checkpoints, scaling adapters, the Kubernetes-discovery ServiceAccount, Role and RoleBinding
@@ -114,6 +114,10 @@ Where the real operator differs:
   operator adds for non-frontend components when Kubernetes discovery is on, creating the
   top-level PVCs marked ``create: true``, and the rolling-update annotations on the DGD that
   change ``maxSurge``/``maxUnavailable`` or ask for ``Recreate``.
+- ``failed``: the operator writes it for any reconcile error, a passing conflict or timeout
+  too; the stand-in only when the API server refuses a generated object (400, 403, 422) and
+  retries other errors without touching the status (a wait that trusts ``failed`` would stop on
+  a blip).
 - Messages of the ``Ready`` condition follow the operator's shape (``Resources not ready:
   <name>: <why>``), not its exact words.
 """
