@@ -106,7 +106,8 @@ Where the real operator differs:
   how it differs).
 - Left out: probes (the frontend's ``/live`` and ``/health`` on ``http`` with a 10 s initial
   delay, the workers' on ``system``): a pod is Ready as soon as the node agent runs its main
-  process, so a restarted frontend is back in about a second instead of ten. Backend-specific
+  process (with the operator's probe a frontend would be Ready at the earliest 10 s after each
+  start). Backend-specific
   container changes (vLLM, SGLang, TRT-LLM flags), multinode (LWS), Grove, planner and EPP
   extras, NATS/etcd addresses, image-pull-secret discovery, ingress, ``spec.restart``,
   checkpoints, scaling adapters, the Kubernetes-discovery ServiceAccount, Role and RoleBinding
