@@ -305,6 +305,10 @@ def test_the_log_tee_wrapper_execs_the_engine_and_starts_a_tee_unless_pod_name_i
     assert bare.argv == ENGINE and bare.tee is None and "no usable POD_NAME" in bare.notes[0]
     assert procs.resolve_launch(["/bin/sh", "-c", "exec sleep 5"], {}, "s").argv == ["sleep", "5"]
     assert procs.resolve_launch(["sh", "-c", "while true; do sleep 1; done"], {}, "s").argv[0] == "sh"
+    operator_style = wrap_command(["/bin/sh", "-c"]) + ["python3 -m dynamo.vllm --model=Qwen 'a b'"]
+    assert procs.resolve_launch(operator_style, {"POD_NAME": "p"}, "s").argv == ["python3", "-m", "dynamo.vllm",
+                                                                               "--model=Qwen", "a b"]
+    assert procs.resolve_launch(["/bin/sh", "-c", "X=1 python3 app.py"], {}, "s").argv[0] == "/bin/sh"
 
 
 def test_signals_follow_the_pid_1_rule_defaults_and_stop_hold_continue():

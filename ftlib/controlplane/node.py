@@ -12,6 +12,19 @@ it as simulated processes, and serves the kubelet endpoints kube-apiserver calls
 processes are records (`ftlib.controlplane.node_processes`), its life is a state machine
 (`ftlib.controlplane.node_pods`), its logs are files in ``folder``.
 
+What it assumes of the control plane (`ftlib.controlplane.cluster` sets it up so):
+
+- kube-apiserver calls kubelets with a client certificate signed by ``ca_file``
+  (``--kubelet-client-certificate``/``--kubelet-client-key``) whose user may ``get`` and ``create``
+  ``nodes/proxy`` (the agent asks with a SubjectAccessReview), and reaches them by InternalIP
+  (``--kubelet-preferred-address-types=InternalIP``: the Hostname address, the node's name, would
+  need DNS). ``cert_file`` is valid for 127.0.0.1 (checked with ``--kubelet-certificate-authority``).
+- kube-controller-manager runs the node-lifecycle-controller: kube-apiserver's TaintNodesByCondition
+  admission taints every new Node ``node.kubernetes.io/not-ready:NoSchedule``, and only that
+  controller lifts it once the Node is Ready; without it kube-scheduler binds nothing here.
+- ``api`` may do what the ``system:node`` ClusterRole allows (Nodes, Leases, pods and their status,
+  events, reading PVCs, SubjectAccessReviews): ``system:node:<name>`` in ``system:nodes`` does.
+
 What it does, as a kubelet does:
 
 - **Node**: labels ``kubernetes.io/hostname``, ``kubernetes.io/os=linux``,
@@ -72,7 +85,9 @@ Where a real kubelet differs:
    status validation accepts them). kube-apiserver refuses to proxy to loopback, so ``pods/proxy``
    (the suite's ``/metrics`` reads) is **not exercised**, and the EndpointSlice controller refuses
    such addresses for Services. hostNetwork pods get 127.0.0.1.
-4. Exec is served over WebSocket only (``v5``/``v4.channel.k8s.io``, the node declares
+4. Exec into a container that is not running (restarting, in back-off, ended) is refused before
+   the upgrade with 500 ``container not found ("main")``, as a kubelet refuses it: a client sees
+   "Handshake status 500". Exec is served over WebSocket only (``v5``/``v4.channel.k8s.io``, the node declares
    ExtendWebSocketsToKubelet); a real kubelet also takes SPDY, and ``tty``, stdin, attach and
    port-forward. stdin is read and dropped. An exec'd ``sleep`` ends when its stream closes.
 5. Volumes are not mounted: a pod waits for its PVCs to be Bound and nothing else (ConfigMap,

@@ -40,7 +40,7 @@ STOPPING = {_signal.SIGSTOP.value, _signal.SIGTSTP.value, _signal.SIGTTIN.value,
 SIGKILL, SIGSTOP, SIGCONT, SIGTERM, SIGINT = (_signal.SIGKILL.value, _signal.SIGSTOP.value, _signal.SIGCONT.value,
                                               _signal.SIGTERM.value, _signal.SIGINT.value)
 IMAGE_COMMANDS = ("ps", "kill", "sleep", "true", "false", "touch", "sh")
-_SHELL_META = re.compile(r"[;&|<>$`()\\\n*?\[\]{}~#'\"=]")
+_SHELL_META = re.compile(r"[;&|<>$`()\\\n*?\[\]{}~]|(^|\s)#")  # quotes are fine: shlex reads them
 
 
 # -- programs ---------------------------------------------------------------------------------
@@ -125,6 +125,18 @@ def _usable_pod_name(env: dict[str, str]) -> bool:
     return value not in ("", ".", "..") and "/" not in value
 
 
+def _simple_command(line: str) -> list[str]:
+    """The words of a one-line simple command (``exec`` dropped), or [] when the shell would do
+    more than exec it (variable assignments, unbalanced quotes)."""
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        return []
+    if words and words[0] == "exec":
+        words = words[1:]
+    return [] if not words or "=" in words[0] else words
+
+
 def resolve_launch(argv: list[str], env: dict[str, str], stamp: str, depth: int = 0) -> Launch:
     """Follow a shell's ``exec`` (see the module docstring); ``stamp`` names the tee's log file."""
     if depth > 5 or len(argv) < 3 or basename(argv[0]) not in SHELLS or argv[1] != "-c":
@@ -142,9 +154,7 @@ def resolve_launch(argv: list[str], env: dict[str, str], stamp: str, depth: int 
             return Launch(inner.argv, inner.tee, (note,) + inner.notes)
         return Launch(inner.argv, ["tee", "-a", f"{stamp}.log"], inner.notes)
     if len(lines) == 1 and not _SHELL_META.search(lines[0]):
-        words = shlex.split(lines[0])
-        if words and words[0] == "exec":
-            words = words[1:]
+        words = _simple_command(lines[0])
         if words:
             return resolve_launch(words, env, stamp, depth + 1)
     return Launch(list(argv))
