@@ -28,11 +28,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import aiohttp
 from aiohttp import web
 
+from ftlib.controlplane import node_processes
 from ftlib.controlplane.node_pods import LogLine, PodRuntime, utc_now
 
 log = logging.getLogger("ftlib.controlplane.node")
@@ -51,13 +52,14 @@ class Caller:
     groups: tuple[str, ...]
 
 
-class Backend:
+class Backend(Protocol):
     """What the server needs of the agent (`ftlib.controlplane.node.NodeAgent` provides it)."""
 
     def pod(self, namespace: str, name: str) -> PodRuntime | None: ...
+
     def locked(self, action: Callable): ...
+
     def authorize(self, caller: Caller, verb: str, subresource: str) -> bool: ...
-    node_name: str = ""
 
 
 def tls_context(cert_file: Path, key_file: Path, ca_file: Path) -> ssl.SSLContext:
@@ -318,8 +320,6 @@ class KubeletServer:
 
 
 def _kill(process) -> None:
-    from ftlib.controlplane import node_processes
-
     node_processes.exit_process(process, 128 + node_processes.SIGKILL)
 
 
