@@ -176,7 +176,9 @@ class GherkinScenario:
             try:
                 written += report.generate(self.ctx)
             except Exception as error:  # noqa: BLE001
-                log.exception("%s failed", report.description)
+                log.error("%s failed: %s: %s (its traceback is in scenario.log)", report.description,
+                          type(error).__name__, error)
+                log.info("%s: the traceback", report.description, exc_info=True)  # INFO: scenario.log only
                 problems.append(f"{report.description}: {error}")
         return written, problems
 

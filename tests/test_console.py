@@ -82,6 +82,20 @@ class BrokenLoad(StartLoad):
     abort = lambda self: self.stop(None)
 
 
+class StuckLoad(StartLoad):
+    """A load that ran, and whose teardown fails with an error of its own."""
+    def __init__(self):
+        super().__init__(LoadConfig(concurrency=2, duration_seconds=60))
+
+    def execute(self, ctx):
+        self.runner = object()
+
+    def stop(self, ctx):
+        raise LoadError("could not collect the records, on purpose")
+
+    abort = lambda self: self.stop(None)
+
+
 def _deployed(ft):
     if ft.execute and ft.ctx is None:
         ft.ctx = context_with(FakeDeployment(ft.spec), ft.output_dir)
@@ -99,6 +113,12 @@ def raises(context, kind):
 def broken_load(context):
     _deployed(context.ft)
     context.ft.event(BrokenLoad())
+
+
+@when("a load runs whose teardown fails")
+def stuck_load(context):
+    _deployed(context.ft)
+    context.ft.event(StuckLoad())
 
 
 @given("planning takes {{t:d}} seconds")
@@ -165,6 +185,10 @@ RAISING = "Feature: raising\n" + "".join(f'''
     Given a mocker agg deployment
     When a load fails to start and its teardown says so again
     Then there are no errors
+
+  Scenario: a teardown fails
+    Given a mocker agg deployment
+    When a load runs whose teardown fails
 '''
 
 SLOW_PLAN = '''Feature: slow
@@ -358,12 +382,26 @@ def test_no_traceback_at_all_reaches_the_console_or_the_allure_step_of_an_error_
 
 def test_a_teardown_problem_repeating_the_error_that_stopped_the_scenario_is_not_printed_twice(raising):
     result, out = raising
-    block = result.stdout.split("Scenario: a load fails to start")[1]
+    block = result.stdout.split("Scenario: a load fails to start")[1].split("Scenario:")[0]
 
     assert block.count("exited with code 1 before sending requests") == 1
     assert "HOOK-ERROR" not in block and "teardown problems" not in block and "ERROR ftlib" not in block
     assert "teardown repeated the error that stopped the scenario" in (
         out / "a_load_fails_to_start" / "scenario.log").read_text()
+
+
+def test_a_teardown_problem_of_its_own_is_one_line_and_the_scenario_ends_in_error(raising):
+    result, out = raising
+    block = result.stdout.split("Scenario: a teardown fails")[1]
+
+    shown = block + result.stderr
+    assert shown.count("could not collect the records, on purpose") == 1
+    assert ("ERROR ftlib.scenario: stopping start load 'default': 60 s at concurrency 2, 4 req/s: could not collect "
+            "the records, on purpose") in result.stderr.splitlines()
+    assert "HOOK-ERROR" not in block and "CAPTURED" not in block
+    assert "a teardown fails" in result.stdout.split("Errored scenarios:")[1]
+    assert "1 hook_error" in result.stdout
+    assert result.returncode != 0
 
 
 # -- the command line ----------------------------------------------------------------------------------
