@@ -50,22 +50,9 @@ class Plane:
                           auth_settings=["BearerToken"], _preload_content=False)
 
 
-def untaint_ready_nodes(core: client.CoreV1Api) -> None:
-    """Remove ``node.kubernetes.io/not-ready`` from Ready nodes, as kube-controller-manager's
-    node-lifecycle controller does (kube-apiserver's TaintNodesByCondition adds it when a Node
-    registers; the control plane does not run that controller, so without this no pod schedules)."""
-    for node in core.list_node().items:
-        ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
-        taints = node.spec.taints or []
-        kept = [t for t in taints if t.key != "node.kubernetes.io/not-ready"]
-        if ready and len(kept) != len(taints):
-            core.patch_node(node.metadata.name, {"spec": {"taints": [t.to_dict() for t in kept] or None}})
-
-
 @pytest.fixture(scope="module")
 def plane(control_plane):
     found = Plane(control_plane.api_client(), f"opn-{uuid.uuid4().hex[:6]}")
-    untaint_ready_nodes(found.core)
     found.core.create_namespace({"metadata": {"name": found.namespace}})
     eventually(lambda: found.core.list_namespaced_service_account(found.namespace).items)
     yield found
