@@ -130,7 +130,8 @@ def test_a_protected_namespace_is_refused_before_any_request(fake):
     assert fake.seen == []
 
 
-def test_an_unreachable_api_names_the_address():
+def unreachable_api():
+    """An API client aimed at a loopback port nothing listens on, and that port."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -138,21 +139,20 @@ def test_an_unreachable_api_names_the_address():
 
     configuration = client.Configuration(host=f"http://127.0.0.1:{port}")
     configuration.retries = 0
+    return client.ApiClient(configuration), port
+
+
+def test_an_unreachable_api_names_the_address():
+    api, port = unreachable_api()
     with pytest.raises(PlatformError, match=rf"API at http://127.0.0.1:{port} is unreachable.*cluster-info"):
-        check_cluster(client.ApiClient(configuration), ClusterOptions(namespace="ft"))
+        check_cluster(api, ClusterOptions(namespace="ft"))
 
 
 def test_an_unreachable_api_says_why_in_a_few_words_without_urllib3s_wrapping():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    from kubernetes import client
-
     from ftlib.platform.kubernetes import KubernetesPlatform
 
-    configuration = client.Configuration(host=f"http://127.0.0.1:{port}")
-    configuration.retries = 0
-    platform = KubernetesPlatform(ClusterOptions(namespace="ft"), api=client.ApiClient(configuration))
+    api, port = unreachable_api()
+    platform = KubernetesPlatform(ClusterOptions(namespace="ft"), api=api)
     with pytest.raises(PlatformError) as error:
         platform.preflight()
 
