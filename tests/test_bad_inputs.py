@@ -342,7 +342,8 @@ OPTIONS = "platform, namespace, image, storage_class, skip_service_restart, kube
           "load_image, keep_resources, kube_log_tee, client_type, output_dir, dry_run, seed"
 BAD_OPTIONS = [  # (id, -D options, the one message): each stops the run before any scenario, exit code 2
     ("an-unknown-option", ["-D", "foo=bar"], f"unknown option -D foo; allowed: {OPTIONS}"),
-    ("a-bool-option-given-another-word", ["-D", "dry_run=maybe"], "option dry_run takes true or false, got 'maybe'"),
+    ("a-bool-option-given-another-word", ["-D", "keep_resources=maybe"],
+     "option keep_resources takes true or false, got 'maybe'"),
     ("an-unknown-platform", ["-D", "platform=docker"], "unknown platform 'docker'; allowed: local, kubernetes"),
     ("an-unknown-client", ["-D", "client_type=wrk"], "unknown client_type 'wrk'; allowed: aiperf, legacy"),
     ("a-negative-seed", ["-D", "seed=-1"], "option seed takes a whole number from 0 to 4294967295, got '-1'"),
