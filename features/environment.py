@@ -79,8 +79,21 @@ def _print_dry_run(context, scenario):
         loads = list(ft.validator.load_configs.items())  # (name, config) of every load, in step order
         print(f"MANIFESTS {scenario.name}\n---\n{manifests_yaml(ft.spec, options, loads)}",
               file=sys.__stdout__, flush=True)
+        if options.dry_run == "server":
+            _server_dry_run(context, scenario, loads)
     context.ft_dry_run.add(ft)
     scenario.skip("dry run: planned, nothing deployed")
+
+
+def _server_dry_run(context, scenario, loads) -> None:
+    """The cluster's word on each manifest (``-D dry_run=server``), one line each."""
+    from ftlib.platform.kubernetes import judge_plan
+
+    for verdict in judge_plan(context.ft.spec, context.ft_options, loads):
+        print(f"SERVER DRY RUN {verdict.describe()}", file=sys.__stdout__, flush=True)
+        context.ft_dry_run.judged += 1
+        if not verdict.ok:
+            context.ft_dry_run.refused.append(f"{scenario.name}: {verdict.describe()}")
 
 
 def _unique_folder(context, scenario) -> str:
@@ -180,3 +193,5 @@ def after_all(context):
     tally = getattr(context, "ft_dry_run", None)
     if tally is not None and tally.scenarios:
         print(f"\n{tally.line()}", file=sys.__stdout__, flush=True)
+        if tally.refused:
+            console.exit_with("the cluster refused or pruned these manifests:\n  " + "\n  ".join(tally.refused), 1)

@@ -72,9 +72,9 @@ def check_platform(options: RunOptions) -> list[str]:
     """What the platform needs before the first scenario (`Platform.preflight`: on kubernetes a
     kubeconfig and an API that answers, the CRD, the namespace, the permissions), checked once;
     what is missing is one message and exit code 2 (`exit_with`), never a traceback per scenario.
-    A dry run needs no cluster and checks nothing. The platform's retry warnings stay off the
-    console meanwhile: the one message says what was tried."""
-    if options.dry_run:
+    A dry run needs no cluster and checks nothing (a server dry run does need it). The
+    platform's retry warnings stay off the console meanwhile: the one message says what was tried."""
+    if options.dry_run is True:
         return []
     platform_log = logging.getLogger("ftlib.platform")
     level = platform_log.level
@@ -152,6 +152,8 @@ class DryRunTally:
     scenarios: int = 0
     backends: set[str] = field(default_factory=set)
     seconds: float = 0.0
+    judged: int = 0  # manifests a server dry run sent (-D dry_run=server)
+    refused: list[str] = field(default_factory=list)  # what the server refused or pruned
 
     def add(self, ft: "GherkinScenario") -> None:
         self.scenarios += 1
@@ -161,9 +163,13 @@ class DryRunTally:
 
     def line(self) -> str:
         backends = ", ".join(sorted(self.backends)) or "none"
-        return (f"dry run: {_count(self.scenarios, 'scenario')} planned, backends: {backends}; estimated wall time "
+        line = (f"dry run: {_count(self.scenarios, 'scenario')} planned, backends: {backends}; estimated wall time "
                 f"{_duration(self.seconds)} (an estimate: load durations and waits from the plans, plus "
                 f"~{STARTUP_SECONDS:g} s start-up per scenario; recoveries add more)")
+        if self.judged:
+            line += (f"\nserver dry run: {_count(self.judged, 'manifest')} sent, {self.judged - len(self.refused)} accepted "
+                     f"whole, {len(self.refused)} refused or pruned")
+        return line
 
 
 def _count(number: int, thing: str) -> str:

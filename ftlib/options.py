@@ -38,7 +38,10 @@ class RunOptions:
     the copy is what keeps the logs of deleted pods for the evidence).
     client_type: ``aiperf`` or ``legacy`` (a small built-in streaming client).
     output_dir: where each scenario's evidence goes (``<output_dir>/<scenario>/``).
-    dry_run: resolve every scenario and print its plan; deploy nothing.
+    dry_run: resolve every scenario and print its plan; deploy nothing. ``server`` (kubernetes)
+    also sends every manifest the plan holds to the cluster with ``dryRun=All``: its CRD schema,
+    admission webhooks and your permissions judge each one, nothing is created, and a manifest
+    refused or with fields pruned fails the run (`ftlib.platform.kubernetes.server_dry_run`).
     seed: the loads' random seed (prompts and request schedule); when not given, each scenario
     chooses one and records it (``scenario.log``, ``load/<name>/seed.txt``): ``-D seed=N`` reproduces it.
     """
@@ -55,7 +58,7 @@ class RunOptions:
     kube_log_tee: bool = True
     client_type: str = "aiperf"
     output_dir: str = "test_outputs"
-    dry_run: bool = False
+    dry_run: bool | str = False  # True, False or "server"
     seed: int | None = None
 
     @classmethod
@@ -70,6 +73,9 @@ class RunOptions:
             if key == "seed":
                 values[key] = parse_seed(raw)
                 continue
+            if key == "dry_run":
+                values[key] = parse_dry_run(raw)
+                continue
             values[key] = _parse_bool(key, raw) if known[key].type in ("bool", bool) else (str(raw) or None)
         options = cls(**values)
         options.validate()
@@ -82,6 +88,9 @@ class RunOptions:
             from ftlib.platform.kubernetes.config import check_cluster_options
 
             check_cluster_options(self)
+        if self.dry_run == "server" and self.platform != "kubernetes":
+            raise SpecError("-D dry_run=server asks a Kubernetes API server to judge the manifests: "
+                            "it needs -D platform=kubernetes (-D dry_run=true plans on any platform)")
         if self.client_type not in CLIENT_TYPES:
             raise SpecError(f"unknown client_type {self.client_type!r}; allowed: {', '.join(CLIENT_TYPES)}")
         if not self.output_dir:
@@ -113,6 +122,16 @@ class RunOptions:
             raise SpecError(f"-D output_dir={self.output_dir}: cannot write evidence into {root} "
                             f"({error.strerror or error}); give a folder that can be created and written") from None
         return root
+
+
+def parse_dry_run(raw: object) -> bool | str:
+    """``-D dry_run``: true, false (the usual words for them) or ``server``."""
+    if str(raw).strip().lower() == "server":
+        return "server"
+    try:
+        return _parse_bool("dry_run", raw)
+    except SpecError:
+        raise SpecError(f"option dry_run takes true, false or server, got {raw!r}") from None
 
 
 def parse_seed(raw: object) -> int:

@@ -417,7 +417,7 @@ def test_a_selection_that_matches_no_scenario_is_an_error_with_one_message():
 
 @pytest.mark.parametrize("define, message", [
     ("no_such_option=1", "dynamo-ft: unknown option -D no_such_option; allowed: platform, "),
-    ("dry_run=maybe", "dynamo-ft: option dry_run takes true or false, got 'maybe'"),
+    ("dry_run=maybe", "dynamo-ft: option dry_run takes true, false or server, got 'maybe'"),
 ])
 def test_an_option_error_is_one_message_and_a_failed_exit(define, message):
     result = behave(REPO_ROOT, "-D", define, "-f", "progress", "-D", "output_dir=/tmp/ft-console-test")

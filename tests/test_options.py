@@ -44,7 +44,9 @@ def test_a_real_bool_is_taken_as_is():
 
 
 def test_a_bool_option_rejects_other_words():
-    with pytest.raises(SpecError, match="option dry_run takes true or false, got 'maybe'"):
+    with pytest.raises(SpecError, match="option keep_resources takes true or false, got 'maybe'"):
+        RunOptions.from_userdata({"keep_resources": "maybe"})
+    with pytest.raises(SpecError, match="option dry_run takes true, false or server, got 'maybe'"):
         RunOptions.from_userdata({"dry_run": "maybe"})
 
 
@@ -132,3 +134,11 @@ def test_the_kubernetes_platform_needs_an_image_for_its_load_jobs():
                                 "or -D load_image=pip-install to pip install it in python:3.12-slim, which needs "
                                 "egress to PyPI)")
     assert RunOptions.from_userdata({"platform": "kubernetes", "load_image": "pip-install"}).load_image == "pip-install"
+
+
+def test_dry_run_server_asks_the_cluster_and_so_needs_the_kubernetes_platform():
+    assert RunOptions.from_userdata({"dry_run": "server", "platform": "kubernetes", "namespace": "ft",
+                                     "image": "registry.example/dynamo:1"}).dry_run == "server"
+    with pytest.raises(SpecError, match="-D dry_run=server asks a Kubernetes API server to judge the manifests: "
+                                        "it needs -D platform=kubernetes"):
+        RunOptions.from_userdata({"dry_run": "server"})

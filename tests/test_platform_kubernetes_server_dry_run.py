@@ -90,3 +90,38 @@ def test_the_dgd_pvc_and_jobs_of_every_feature_plan_pass_a_server_dry_run(bare_c
 
     assert {m["kind"] for m in manifests} >= {"DynamoGraphDeployment", "PersistentVolumeClaim", "Job"}
     assert [v.describe() for v in verdicts if not v.ok] == []
+
+
+def test_behave_with_dry_run_server_has_the_cluster_judge_every_manifest_and_creates_nothing(bare_control_plane, tmp_path):
+    import os
+
+    namespace = bare_control_plane.namespace
+    result = subprocess.run([sys.executable, "-m", "behave", "features/smoke.feature", "features/worker_failure.feature",
+                             "-f", "null", "--no-capture", "-D", "platform=kubernetes", "-D", "dry_run=server",
+                             "-D", f"namespace={namespace}", "-D", f"image={IMAGE}",
+                             "-D", f"output_dir={tmp_path / 'out'}"], cwd=REPO, capture_output=True, text=True,
+                            timeout=180, env={**os.environ, "KUBECONFIG": str(bare_control_plane.admin_kubeconfig)})
+    output = result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("SERVER DRY RUN ")]
+
+    assert result.returncode == 0, output[-3000:]
+    assert len(lines) > 10 and all(line.endswith(": accepted, nothing pruned") for line in lines), lines
+    assert f"server dry run: {len(lines)} manifests sent, {len(lines)} accepted whole, 0 refused or pruned" in result.stdout
+    api = bare_control_plane.api_client()
+    assert client.CustomObjectsApi(api).list_namespaced_custom_object(
+        "nvidia.com", "v1alpha1", namespace, "dynamographdeployments")["items"] == []
+    assert client.CoreV1Api(api).list_namespaced_persistent_volume_claim(namespace).items == []
+    assert client.BatchV1Api(api).list_namespaced_job(namespace).items == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_dry_run_server_without_a_cluster_stops_once_in_one_line(tmp_path):
+    import os
+
+    result = subprocess.run([sys.executable, "-m", "behave", "features/smoke.feature", "-f", "null",
+                             "-D", "platform=kubernetes", "-D", "dry_run=server", "-D", f"image={IMAGE}"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "KUBECONFIG": str(tmp_path / "missing")})
+
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "kubeconfig" in result.stderr, result.stderr

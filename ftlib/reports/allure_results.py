@@ -124,7 +124,7 @@ class _LabelHooks:
             details.trace = None
 
 
-DRY_RUN_WORDS = ("1", "true", "yes", "on")
+DRY_RUN_WORDS = ("1", "true", "yes", "on", "server")  # -D dry_run=server plans too: it creates nothing
 
 
 class AllureResultsFormatter(AllureFormatter):
@@ -441,7 +441,7 @@ def main(argv: list[str]) -> int:
         return 2
     args = argv[1:]
     userdata = _userdata(args, Path("behave.ini"))
-    dry = any(a in ("-d", "--dry-run") for a in args) or str(userdata.get("dry_run", "")).lower() in ("true", "1", "yes")
+    dry = any(a in ("-d", "--dry-run") for a in args) or str(userdata.get("dry_run", "")).lower() in DRY_RUN_WORDS
     if os.environ.get(KEEP_RESULTS_ENV, "") not in ("", "0") or dry:
         return 0
     directory = results_dir(userdata, Path.cwd() / "features")

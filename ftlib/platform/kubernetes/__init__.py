@@ -51,6 +51,14 @@ def plan_manifests(spec: DeploymentSpec, options: Any, loads: list[tuple[str, An
     return manifests
 
 
+def judge_plan(spec: DeploymentSpec, options: Any, loads: list[tuple[str, Any]] = ()) -> list:
+    """Every manifest of `plan_manifests`, judged by the cluster with ``dryRun=All``
+    (`server_dry_run.ManifestVerdict` each); nothing is created."""
+    from ftlib.platform.kubernetes.server_dry_run import judge_manifests
+
+    return judge_manifests(KubernetesPlatform(options).api, plan_manifests(spec, options, loads))
+
+
 def manifests_yaml(spec: DeploymentSpec, options: Any, loads: list[tuple[str, Any]] = ()) -> str:
     """`plan_manifests` as one YAML stream."""
     return yaml.dump_all(plan_manifests(spec, options, loads), Dumper=_ReadableDumper, sort_keys=False)

@@ -25,7 +25,7 @@ from ftlib.errors import PlatformError, TargetError
 from ftlib.platform.base import Deployment, PodInfo, ProcessInfo, ResourceSample, Timeline
 from ftlib.platform.kubernetes import dgd as dgd_module
 from ftlib.platform.kubernetes.config import ClusterOptions
-from ftlib.platform.kubernetes.jobs import MANAGED_BY, MANAGED_BY_LABEL, RUN_ID_LABEL
+from ftlib.platform.kubernetes.jobs import MANAGED_BY, MANAGED_BY_LABEL, RUN_ID_LABEL, exit_status
 from ftlib.platform.kubernetes.procs import NOT_FOUND_CODES, PROC_ARGV, PS_ARGV, kill_argv, parse_ps, pid1_note
 from ftlib.platform.kubernetes.readiness import Readiness, is_terminating, pod_ready, service_status, verdict
 from ftlib.platform.kubernetes.retry import call_api, explain, short_reason
@@ -319,7 +319,7 @@ class KubernetesDeployment(Deployment):
                           command=list(argv), container=MAIN_CONTAINER, stderr=True, stdin=False, stdout=True,
                           tty=False, _preload_content=False)
         except ApiException as error:
-            if error.status in (400, 404) or _refused_handshake(error, ("400", "404")):
+            if error.status in (400, 404) or _refused_handshake(error, ("400", "404")) or _container_not_found(error):
                 raise ContainerNotRunning(f"pod {pod!r}: its main container is not running ({short_reason(error)})") \
                     from error
             raise PlatformError(explain(error, "exec into", f"pod {pod}", self.namespace)) from error
@@ -509,28 +509,13 @@ class ContainerNotRunning(TargetError):
     """Exec was refused because the container is not running (or the pod is gone)."""
 
 
+def _container_not_found(error: ApiException) -> bool:
+    """A kubelet refuses exec into a container that is not running (just killed, restarting, in
+    back-off) with 500 ``container not found``."""
+    return (error.status == 500 or _refused_handshake(error, ("500",))) and "container not found" in \
+        f"{error.reason} {error.body}"
+
+
 def _refused_handshake(error: ApiException, statuses: tuple[str, ...]) -> bool:
     reason = str(error.reason or "")
     return error.status == 0 and any(f"Handshake status {code}" in reason for code in statuses)
-
-
-def exit_status(text: str | None) -> tuple[int | None, str]:
-    """The exit code and error message from an exec's status channel (a ``Status`` JSON)."""
-    if not text:
-        return None, "the exec stream closed without a status"
-    try:
-        status = json.loads(text)
-    except ValueError:
-        return None, text.strip()
-    if status.get("status") == "Success":
-        return 0, ""
-    causes = (status.get("details") or {}).get("causes") or []
-    if status.get("reason") == "NonZeroExitCode":
-        for cause in causes:
-            if cause.get("reason") == "ExitCode":
-                try:
-                    return int(cause.get("message")), ""
-                except (TypeError, ValueError):
-                    break
-    message = status.get("message") or "exec failed"
-    return (127 if "not found" in message.lower() else None), message

@@ -76,9 +76,34 @@ def exec_in_pod(core: client.CoreV1Api, namespace: str, pod: str, argv: list[str
         raise PlatformError(explain(error, "exec into", f"pod {pod}", namespace)) from error
     try:
         ws.run_forever(timeout=timeout)
-        return ExecResult(ws.read_stdout() or "", ws.read_stderr() or "", ws.returncode)
+        out, err = ws.read_stdout() or "", ws.read_stderr() or ""
+        code, message = exit_status(ws.read_channel(3)) if not ws.is_open() else (None, "")
+        return ExecResult(out, err or message, code)
     finally:
         ws.close()
+
+
+def exit_status(text: str | None) -> tuple[int | None, str]:
+    """The exit code and error message from an exec's status channel (a ``Status`` JSON)."""
+    if not text:
+        return None, "the exec stream closed without a status"
+    try:
+        status = json.loads(text)
+    except ValueError:
+        return None, text.strip()
+    if status.get("status") == "Success":
+        return 0, ""
+    causes = (status.get("details") or {}).get("causes") or []
+    if status.get("reason") == "NonZeroExitCode":
+        for cause in causes:
+            if cause.get("reason") == "ExitCode":
+                try:
+                    return int(cause.get("message")), ""
+                except (TypeError, ValueError):
+                    break
+    message = status.get("message") or "exec failed"
+    return (127 if "not found" in message.lower() else None), message
+
 
 
 # python -c PACK <dir> <tar.gz>: pack the folder, print {"size": n, "sha256": hex}
