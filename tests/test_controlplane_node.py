@@ -200,7 +200,7 @@ def test_exec_of_a_program_missing_from_the_image_fails_as_the_container_runtime
     wait_for("Ready", lambda: ready(core, name))
     from kubernetes.stream import stream
 
-    ws = stream(core.connect_get_namespaced_pod_exec, name, NAMESPACE, command=["python3", "-c", "print(1)"],
+    ws = stream(core.connect_get_namespaced_pod_exec, name, NAMESPACE, command=["cat", "/etc/hostname"],
                 container="main", stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
     ws.run_forever(timeout=20)
     code, message = exit_status(ws.read_channel(3))
@@ -208,6 +208,8 @@ def test_exec_of_a_program_missing_from_the_image_fails_as_the_container_runtime
     assert code == 127 and "executable file not found in $PATH" in message
     failed = exec_in_pod(core, NAMESPACE, name, ["kill", "-s", "TERM", "4242"], "main")
     assert failed.returncode == 1 and "No such process" in failed.stderr
+    unknown = exec_in_pod(core, NAMESPACE, name, ["python3", "-c", "print(1)"], "main")
+    assert unknown.returncode == 1 and "NotImplementedError: the dynamo-ft node agent runs no Python" in unknown.stderr
     core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
 
 

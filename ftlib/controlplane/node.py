@@ -200,6 +200,27 @@ def micro_time() -> str:
     return utc_now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+@dataclass(frozen=True)
+class ClaimFolder:
+    """Where a claim's volume is on the host, or why the pod still waits for it."""
+    folder: Path | None = None
+    waiting: str = ""
+
+
+def volume_folder(name: str, pv: dict, roots: tuple[Path, ...]) -> ClaimFolder:
+    """The folder of PersistentVolume ``pv`` if it is a ``hostPath`` inside one of ``roots``
+    (made if missing, as ``DirectoryOrCreate``); any other volume is not mounted here."""
+    path = ((pv.get("spec") or {}).get("hostPath") or {}).get("path")
+    if not path:
+        return ClaimFolder(waiting=f'persistentvolume "{name}" is not a hostPath volume: the node agent mounts no other')
+    folder = Path(path).resolve()
+    if not any(root.resolve() in folder.parents for root in roots):
+        return ClaimFolder(waiting=f'persistentvolume "{name}": {path} is not inside the node\'s volume folders '
+                                   f'({", ".join(str(r) for r in roots)})')
+    folder.mkdir(parents=True, exist_ok=True)
+    return ClaimFolder(folder)
+
+
 def pod_grace(pod: dict) -> int:
     """The grace period the kubelet gives a pod being deleted (at least `MIN_GRACE_SECONDS`)."""
     meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
@@ -221,10 +242,13 @@ class NodeAgent:
     """The node agent (see the module docstring)."""
 
     def __init__(self, api: client.ApiClient, *, name: str, port: int, cert_file: Path, key_file: Path,
-                 ca_file: Path, folder: Path):
+                 ca_file: Path, folder: Path, volume_roots: tuple[Path, ...] | None = None):
         self.api, self.node_name, self.port = api, name, port
         self.cert_file, self.key_file, self.ca_file = Path(cert_file), Path(key_file), Path(ca_file)
         self.folder = Path(folder)
+        # the hostPath PVs it mounts lie in these: by default the control plane's volumes folder
+        # beside ``folder`` (`ftlib.controlplane.cluster` lays out <folder>/../volumes for the provisioner)
+        self.volume_roots = tuple(Path(r) for r in volume_roots) if volume_roots else (self.folder.parent / "volumes",)
         self.core = client.CoreV1Api(api)
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -457,18 +481,35 @@ class NodeAgent:
                     self._check_volumes(runtime)
 
     def _check_volumes(self, runtime: PodRuntime) -> None:
-        for claim in runtime.spec.claims:
-            path = f"/api/v1/namespaces/{runtime.spec.namespace}/persistentvolumeclaims/{claim}"
-            try:
-                phase = (request_json(self.api, "GET", path).get("status") or {}).get("phase")
-            except client.ApiException as error:
-                phase = "missing" if error.status == 404 else f"unreadable ({error.status})"
-            if phase != "Bound":
+        """Mount the pod's claims once they are all Bound: each PVC volume is its PV's folder."""
+        folders = {}
+        for volume in runtime.spec.volumes:
+            if not volume.claim:
+                continue
+            found = self._claim_folder(runtime.spec.namespace, volume.claim)
+            if found.folder is None:
                 with self._lock:
-                    runtime.waiting_on(f'persistentvolumeclaim "{claim}" is {phase or "Pending"}')
+                    runtime.waiting_on(found.waiting)
                 return
+            folders[volume.name] = found.folder
         with self._lock:
-            runtime.volumes_bound(time.monotonic())
+            runtime.volumes_bound(time.monotonic(), folders)
+
+    def _claim_folder(self, namespace: str, claim: str) -> "ClaimFolder":
+        """The host folder of the PV ``claim`` is bound to, read through the API."""
+        try:
+            pvc = request_json(self.api, "GET", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{claim}")
+        except client.ApiException as error:
+            return ClaimFolder(waiting=f'persistentvolumeclaim "{claim}" is '
+                                       f'{"missing" if error.status == 404 else f"unreadable ({error.status})"}')
+        phase, volume = (pvc.get("status") or {}).get("phase"), (pvc.get("spec") or {}).get("volumeName")
+        if phase != "Bound" or not volume:
+            return ClaimFolder(waiting=f'persistentvolumeclaim "{claim}" is {phase or "Pending"}')
+        try:
+            pv = request_json(self.api, "GET", f"/api/v1/persistentvolumes/{volume}")
+        except client.ApiException as error:
+            return ClaimFolder(waiting=f'persistentvolume "{volume}" is unreadable ({error.status})')
+        return volume_folder(volume, pv, self.volume_roots)
 
     # -- writing status -------------------------------------------------------------------
     def _status_loop(self) -> None:

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ftlib.controlplane import node_processes as procs
+from ftlib.controlplane import node_files, node_programs, node_processes as procs
+from ftlib.controlplane.node_files import ContainerFiles, Mount
 from ftlib.controlplane.node_processes import ExecAnswer, PidNamespace, Process
+from ftlib.controlplane.node_programs import ExecContext, ProcessIO
 
 START_SECONDS = 0.2       # creating and starting a container
 RESTART_SECONDS = 0.5     # from a container's death to the kubelet starting it again (PLEG relist, sync)
@@ -71,6 +73,23 @@ class ContainerSpec:
 
 
 @dataclass(frozen=True)
+class VolumeSpec:
+    """A volume of the pod: its kind (``persistentVolumeClaim``, ``emptyDir``, ``configMap``…),
+    the claim of a PVC volume, and whether the pod mounts it read-only."""
+    name: str
+    kind: str
+    claim: str = ""
+    read_only: bool = False
+
+    @classmethod
+    def parse(cls, raw: dict) -> "VolumeSpec":
+        kind = next((k for k in raw if k != "name"), "")
+        source = raw.get(kind) if isinstance(raw.get(kind), dict) else {}
+        return cls(raw.get("name", ""), kind, source.get("claimName", "") if kind == "persistentVolumeClaim" else "",
+                   bool(source.get("readOnly")))
+
+
+@dataclass(frozen=True)
 class PodSpec:
     namespace: str
     name: str
@@ -84,6 +103,7 @@ class PodSpec:
     host_network: bool
     grace: int
     claims: tuple[str, ...]
+    volumes: tuple[VolumeSpec, ...] = ()
 
 
 def _env(raw: list[dict] | None, pod: dict) -> dict[str, str]:
@@ -125,14 +145,14 @@ def _container(raw: dict, pod: dict, init: bool) -> ContainerSpec:
 def parse_pod(pod: dict) -> PodSpec:
     """The parts of a Pod (as JSON) the agent acts on."""
     meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-    claims = tuple(v["persistentVolumeClaim"]["claimName"] for v in spec.get("volumes") or []
-                   if v.get("persistentVolumeClaim"))
+    volumes = tuple(VolumeSpec.parse(v) for v in spec.get("volumes") or [])
+    claims = tuple(v.claim for v in volumes if v.claim)
     grace = spec.get("terminationGracePeriodSeconds")
     return PodSpec(meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", ""), int(meta.get("generation") or 1),
                    spec.get("nodeName", ""), tuple(_container(c, pod, False) for c in spec.get("containers") or []),
                    tuple(_container(c, pod, True) for c in spec.get("initContainers") or []),
                    spec.get("restartPolicy") or "Always", bool(spec.get("shareProcessNamespace")),
-                   bool(spec.get("hostNetwork")), DEFAULT_GRACE if grace is None else int(grace), claims)
+                   bool(spec.get("hostNetwork")), DEFAULT_GRACE if grace is None else int(grace), claims, volumes)
 
 
 def normalize_image(image: str) -> str:
@@ -164,16 +184,27 @@ class LogLine:
 
 @dataclass
 class LogFile:
-    """One container instance's log, in the CRI format the kubelet reads (``<RFC3339Nano> stdout F text``)."""
+    """One container instance's log, in the CRI format the kubelet reads (``<RFC3339Nano> stdout F text``).
+    With ``tee`` (the log-tee wrapper's file, on the host) every line is also appended there as the
+    program wrote it, and the container log shows it as stdout (the wrapper's ``exec >fifo 2>&1``)."""
     path: Path
+    tee: Path | None = None
 
     def write(self, text: str, stream: str = "stdout") -> None:
         when = utc_now()
         stamp = when.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+        lines = text.splitlines() or [""]
+        stream = "stdout" if self.tee is not None else stream
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as out:
-            for line in text.splitlines() or [""]:
+            for line in lines:
                 out.write(f"{stamp} {stream} F {line}\n")
+        if self.tee is not None:
+            try:
+                with self.tee.open("a", encoding="utf-8") as copy:
+                    copy.write("".join(line + "\n" for line in lines))
+            except OSError:
+                self.tee = None  # the volume went away: tee ends, the container log goes on
 
     def lines(self) -> list[LogLine]:
         try:
@@ -234,6 +265,7 @@ class Instance:
     namespace: PidNamespace
     main: Process
     tee: Process | None = None
+    files: ContainerFiles | None = None
     finished: datetime | None = None
     finished_mono: float | None = None
     exit_code: int | None = None
@@ -308,6 +340,7 @@ class PodRuntime:
     start_time: datetime = field(default_factory=utc_now)
     restarts_before: dict[str, int] = field(default_factory=dict)  # restart counts a previous agent left
     volumes_ready: bool = False
+    volume_folders: dict[str, Path] = field(default_factory=dict)  # PVC volume → its PV's folder on the host
     sandbox: PidNamespace | None = None
     pause: Process | None = None
     sandbox_ready: bool = False
@@ -361,11 +394,13 @@ class PodRuntime:
         self.events.append(PodEvent(kind, reason, message, path))
 
     # -- volumes and sandbox -----------------------------------------------------------
-    def volumes_bound(self, now: float) -> None:
-        """Every claim of the pod is Bound: the sandbox starts (pause as PID 1 when the PID namespace is shared)."""
+    def volumes_bound(self, now: float, folders: dict[str, Path] | None = None) -> None:
+        """Every claim of the pod is Bound (``folders``: each PVC volume's PV folder on the host):
+        the sandbox starts (pause as PID 1 when the PID namespace is shared)."""
         if self.volumes_ready or self.terminating:
             return
         self.volumes_ready = True
+        self.volume_folders = dict(folders or {})
         self.waiting_for = ""
         self._start_sandbox(now)
 
@@ -400,20 +435,29 @@ class PodRuntime:
     def _start(self, run: ContainerRun, now: float) -> None:
         if run.last is not None:
             run.restart_count += 1
+        started = utc_now()
         log = LogFile(self.log_path(run.spec.name, run.restart_count))
-        launch = procs.resolve_launch(run.spec.argv, run.spec.env, utc_now().strftime("%Y%m%dT%H%M%S"))
+        launch = procs.resolve_launch(run.spec.argv, run.spec.env, started.strftime("%Y%m%dT%H%M%S"))
+        files = self._container_files(run)
+        tee_file = self._tee_file(launch, files)
         namespace = self.sandbox if self.spec.share_pid and self.sandbox is not None else PidNamespace()
-        main = namespace.spawn(launch.argv, procs.program_for(launch.argv), "main", now, session_leader=True,
-                               owner=run.spec.name)
+        script = node_programs.script_for(launch.argv, now)
+        program = node_programs.WRAPPER_PROGRAM if script else procs.program_for(launch.argv)
+        main = namespace.spawn(launch.argv, program, "main", now, session_leader=True, owner=run.spec.name)
+        main.script = script
         tee = namespace.spawn(launch.tee, procs.program_for(launch.tee), "tee", now, skip=5,
-                              owner=run.spec.name) if launch.tee else None
-        run.current = Instance(run.restart_count, f"{RUNTIME}://" + secrets.token_hex(32), utc_now(), now, log,
-                               namespace, main, tee)
+                              owner=run.spec.name) if tee_file else None
+        run.current = Instance(run.restart_count, f"{RUNTIME}://" + secrets.token_hex(32), started, now, log,
+                               namespace, main, tee, files)
         run.waiting, run.waiting_message, run.start_at = "", "", None
         run.readiness, run.liveness, run.startup = ProbeState(), ProbeState(), ProbeState()
         run.started = run.spec.startup is None
         for note in launch.notes:
             log.write(note, "stderr")
+        if launch.tee and not tee_file:
+            log.write(f"ft-log-tee: cannot write {launch.tee_file}; output goes to the container log only", "stderr")
+        log.tee = tee_file
+        self._run_oneshot(run.current, run.spec.env, now)
         if main.program.error:
             log.write(main.program.error, "stderr")
         if main.program.kind == "engine":
@@ -422,6 +466,83 @@ class PodRuntime:
         self._event("Normal", "Created", f"Created container: {run.spec.name}", run)
         self._event("Normal", "Started", f"Started container {run.spec.name}", run)
         self.changed = True
+
+    # -- a container's files -------------------------------------------------------------
+    def _container_files(self, run: ContainerRun) -> ContainerFiles:
+        """The filesystem of a new instance of ``run`` (`ftlib.controlplane.node_files`): its
+        mounts over a fresh scratch root."""
+        volumes = {v.name: v for v in self.spec.volumes}
+        mounts = []
+        for name, path, read_only in run.spec.mounts:
+            volume = volumes.get(name)
+            if volume is None or not path.startswith("/"):
+                continue  # the API server refuses such a pod; nothing to mount
+            folder, fixed = self._volume_folder(volume)
+            mounts.append(Mount(node_files.container_path(path), folder, read_only or volume.read_only or fixed))
+        root = node_files.fresh_root(self.folder / node_files.SCRATCH / run.spec.name)
+        return ContainerFiles(tuple(mounts), root)
+
+    def _volume_folder(self, volume: VolumeSpec) -> tuple[Path, bool]:
+        """The host folder of ``volume`` and whether it is read-only whatever the mount says."""
+        if volume.claim and volume.name in self.volume_folders:
+            return self.volume_folders[volume.name], False
+        folder = self.folder / node_files.VOLUMES / volume.name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder, volume.kind != "emptyDir"
+
+    @staticmethod
+    def _tee_file(launch: procs.Launch, files: ContainerFiles) -> Path | None:
+        """The log-tee wrapper's ``mkdir -p "$d" && : >>"$d/$s.log"``: the host file, or None when it fails."""
+        if not launch.tee:
+            return None
+        try:
+            files.make_dirs(launch.tee_file.rsplit("/", 1)[0])
+            return files.append(launch.tee_file).host
+        except (OSError, ValueError):
+            return None
+
+    def _run_oneshot(self, instance: Instance, env: dict[str, str], now: float) -> None:
+        """A main process that does its work at once (``touch``, a ``python -c`` script): done
+        now, its output logged, its exit code the one it ends with."""
+        main = instance.main
+        if main.program.kind != "oneshot" or main.program.exit_code or not main.argv:
+            return
+        if procs.basename(main.argv[0]) == "touch":
+            answer = node_programs.touch(main.argv[1:], instance.files)
+        elif node_programs.python_script(main.argv) is not None:
+            answer = node_programs.run_python(main.argv, self._exec_context(instance.namespace, instance.files, now))
+        else:
+            return
+        for text, stream in ((answer.stdout, "stdout"), (answer.stderr, "stderr")):
+            if text:
+                instance.log.write(text.rstrip("\n"), stream)
+        main.program = procs.Program("oneshot", lifetime=0.0, exit_code=answer.exit_code)
+
+    def _exec_context(self, namespace: PidNamespace, files: ContainerFiles, now: float) -> ExecContext:
+        def kill(pid: int, signum: int) -> bool:
+            process = namespace.find(pid)
+            if process is not None:
+                self._signal(process, signum, now, from_inside=True)
+            return process is not None
+        return ExecContext(files, namespace.alive, kill)
+
+    def _io(self, process: Process, now: float) -> ProcessIO | None:
+        run = self.runs.get(process.owner)
+        if run is None or not run.running:
+            return None
+        instance, namespace = run.current, self.namespace_of(run)
+
+        def spawn(argv: list[str], program: procs.Program) -> Process:
+            return namespace.spawn(argv, program, "child", now, owner=run.spec.name)
+        return ProcessIO(instance.files, run.spec.env, instance.log.write, spawn)
+
+    def _step_scripts(self, now: float) -> None:
+        for namespace in self._namespaces():
+            for process in namespace.alive():
+                io = self._io(process, now) if process.script is not None else None
+                code = process.script.step(now, io) if io is not None else None
+                if code is not None and process.alive:
+                    self._process_exited(process, code, now)
 
     def _exited(self, run: ContainerRun, code: int, now: float) -> None:
         """The container's main process ended with ``code``: the rest of the container goes with
@@ -503,6 +624,7 @@ class PodRuntime:
         """Advance to ``now``: stop signals and SIGKILLs, processes ending, probes, starts, the end."""
         for run in list(self.runs.values()):
             self._stop_signals(run, now)
+        self._step_scripts(now)
         for namespace in self._namespaces():
             for process in namespace.alive():
                 code = procs.due_exit(process, now)
@@ -561,6 +683,11 @@ class PodRuntime:
                 signum in (procs.SIGTERM, procs.SIGINT):
             name = "SIGTERM" if signum == procs.SIGTERM else "SIGINT"
             run.current.log.write(f"{_display(process)}[{process.pid}]: received {name}: shutting down gracefully")
+        if outcome.effect == "handled" and process.script is not None:
+            io = self._io(process, now)
+            code = process.script.signal(signum, now, io) if io is not None else None
+            if code is not None:
+                outcome = procs.SignalOutcome("exited", code)
         if outcome.effect == "exited":
             self._process_exited(process, outcome.exit_code, now)
         if outcome.effect in ("stopped", "continued", "handled"):
@@ -569,6 +696,9 @@ class PodRuntime:
 
     def _process_exited(self, process: Process, code: int, now: float) -> None:
         procs.exit_process(process, code)
+        owner = self.runs.get(process.owner)
+        if process.role == "tee" and owner is not None and owner.current is not None and owner.current.tee is process:
+            owner.current.log.tee = None  # nothing copies to the log PVC any more
         run = self._run_of(process)
         if run is not None:
             self._exited(run, code, now)
@@ -638,10 +768,25 @@ class PodRuntime:
             return self._ps(namespace, argv, now, container), None
         if name == "kill":
             return self._kill(namespace, argv[1:], now), None
+        if name == "touch":
+            return node_programs.touch(argv[1:], run.current.files), None
+        if node_programs.is_python(word):
+            return self._python(run, namespace, argv, now), None
         program = procs.program_for(argv)
         if program.kind == "sleep":
             return ExecAnswer(sleep=program.lifetime), namespace.spawn(argv, program, "exec", now, owner=container)
         return ExecAnswer(stderr=(program.error + "\n") if program.error else "", exit_code=program.exit_code), None
+
+    def _python(self, run: ContainerRun, namespace: PidNamespace, argv: list[str], now: float) -> ExecAnswer:
+        """An exec'd ``python`` (`ftlib.controlplane.node_programs`), in the process table while it runs."""
+        itself = namespace.spawn(argv, procs.Program("oneshot"), "exec", now, owner=run.spec.name)
+        itself.state = "R"
+        try:
+            return node_programs.run_python(argv, self._exec_context(namespace, run.current.files, now))
+        finally:
+            if itself.alive:
+                procs.exit_process(itself, 0)
+            namespace.reap()
 
     def _ps(self, namespace: PidNamespace, argv: list[str], now: float, container: str) -> ExecAnswer:
         columns = procs.ps_columns(argv[1:])
@@ -677,7 +822,7 @@ class PodRuntime:
                 procs.exit_process(process, 128 + procs.SIGKILL)
 
 
-_PATHS = {name: (f"/bin/{name}", f"/usr/bin/{name}") for name in procs.IMAGE_COMMANDS}
+_PATHS = {name: (f"/bin/{name}", f"/usr/bin/{name}", f"/usr/local/bin/{name}") for name in procs.IMAGE_COMMANDS}
 
 
 def _display(process: Process) -> str:

@@ -39,7 +39,7 @@ TERMINATING = {s.value for s in (_signal.SIGHUP, _signal.SIGINT, _signal.SIGQUIT
 STOPPING = {_signal.SIGSTOP.value, _signal.SIGTSTP.value, _signal.SIGTTIN.value, _signal.SIGTTOU.value}
 SIGKILL, SIGSTOP, SIGCONT, SIGTERM, SIGINT = (_signal.SIGKILL.value, _signal.SIGSTOP.value, _signal.SIGCONT.value,
                                               _signal.SIGTERM.value, _signal.SIGINT.value)
-IMAGE_COMMANDS = ("ps", "kill", "sleep", "true", "false", "touch", "sh")
+IMAGE_COMMANDS = ("ps", "kill", "sleep", "true", "false", "touch", "sh", "python", "python3")
 _SHELL_META = re.compile(r"[;&|<>$`()\\\n*?\[\]{}~]|(^|\s)#")  # quotes are fine: shlex reads them
 
 
@@ -109,6 +109,7 @@ class Launch:
     argv: list[str]
     tee: list[str] | None = None
     notes: tuple[str, ...] = ()
+    tee_file: str = ""          # the container path the tee appends to: ${FT_LOG_ROOT:-/ft-logs}/$POD_NAME/<stamp>.log
 
 
 def container_argv(command: list[str], args: list[str], image: str) -> list[str]:
@@ -152,7 +153,8 @@ def resolve_launch(argv: list[str], env: dict[str, str], stamp: str, depth: int 
         if not _usable_pod_name(env):
             note = "ft-log-tee: no usable POD_NAME; output not copied to the log PVC"
             return Launch(inner.argv, inner.tee, (note,) + inner.notes)
-        return Launch(inner.argv, ["tee", "-a", f"{stamp}.log"], inner.notes)
+        folder = f"{env.get('FT_LOG_ROOT') or '/ft-logs'}/{env['POD_NAME']}"
+        return Launch(inner.argv, ["tee", "-a", f"{stamp}.log"], inner.notes, f"{folder}/{stamp}.log")
     if len(lines) == 1 and not _SHELL_META.search(lines[0]):
         words = _simple_command(lines[0])
         if words:
@@ -175,6 +177,7 @@ class Process:
     exit_code: int | None = None
     pending: list[int] = field(default_factory=list)
     terminating: bool = False  # received a handled SIGTERM/SIGINT; exits at exit_at
+    script: object | None = None  # a program with behaviour over time (`ftlib.controlplane.node_programs.Script`)
 
     @property
     def alive(self) -> bool:
@@ -251,7 +254,7 @@ def deliver(process: Process, signum: int, now: float, from_inside: bool) -> Sig
         process.state = "T"
         return SignalOutcome("stopped")
     if signum in process.program.handles:
-        if signum in (SIGTERM, SIGINT) and not process.terminating:
+        if signum in (SIGTERM, SIGINT) and not process.terminating and process.script is None:
             process.terminating = True
             process.exit_at = now + GRACEFUL_EXIT_SECONDS
         return SignalOutcome("handled")
