@@ -13,7 +13,8 @@ Each container sees:
 - everything else (``/tmp``, ``/results`` when nothing is mounted there…): its own scratch root
   ``<pod folder>/.rootfs/<container>/``, the container's writable layer. Each container instance
   gets a new empty one (a restarted container starts from its image again); it goes with the pod.
-  Nothing of the image is in it: reading ``/etc/hostname`` finds no file.
+  Nothing of the image is in it but empty `IMAGE_FOLDERS` (``/tmp``, ``/etc``…): reading
+  ``/etc/hostname`` finds no file.
 
 Path rules (`ContainerFiles.resolve`): a relative path is taken from ``/`` (the working directory
 of every simulated process); a path with a ``..`` component is refused with EACCES (a kernel would
@@ -32,6 +33,7 @@ from pathlib import Path, PurePosixPath
 
 SCRATCH = ".rootfs"   # in a pod's folder: one scratch root per container (container names never start with ".")
 VOLUMES = ".volumes"  # in a pod's folder: emptyDir and the empty stand-ins of other volume kinds
+IMAGE_FOLDERS = ("tmp", "var/tmp", "root", "home", "etc", "opt", "run")  # empty, as every image has them
 DOTDOT_REFUSED = "the node agent refuses '..' in a path"
 LINK_REFUSED = "a symbolic link leads out of the volume"
 
@@ -116,7 +118,8 @@ class ContainerFiles:
 
 
 def fresh_root(root: Path) -> Path:
-    """A new, empty scratch root (a container instance's writable layer)."""
+    """A new scratch root (a container instance's writable layer): the `IMAGE_FOLDERS`, empty."""
     shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
+    for folder in IMAGE_FOLDERS:
+        (root / folder).mkdir(parents=True)
     return root
