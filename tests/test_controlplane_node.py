@@ -492,3 +492,166 @@ def test_exec_into_a_container_waiting_in_crash_loop_back_off_is_refused_with_50
     assert refused.value.status == 0 and "Handshake status 500" in str(refused.value.reason)
     assert 'container not found ("main")' in str(refused.value.reason)
     core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
+
+
+# -- a pod's files and the suite's programs (pure) -------------------------------------------------
+def files_with(tmp_path, read_only: bool = False):
+    from ftlib.controlplane.node_files import ContainerFiles, Mount, fresh_root
+    from pathlib import PurePosixPath
+
+    volume = tmp_path / "pv"
+    volume.mkdir()
+    return ContainerFiles((Mount(PurePosixPath("/ft-logs"), volume, read_only),), fresh_root(tmp_path / "root")), volume
+
+
+def test_a_container_path_lands_in_its_mount_or_the_scratch_root_and_never_leaves_its_folder(tmp_path):
+    import errno
+
+    files, volume = files_with(tmp_path)
+    assert files.resolve("/ft-logs/pod/x.log").host == volume.resolve() / "pod" / "x.log"
+    assert files.resolve("ft-logs/./pod//x.log").host == volume.resolve() / "pod" / "x.log"  # relative: from /
+    assert files.resolve("/ft-logsx/a").host == (tmp_path / "root").resolve() / "ft-logsx" / "a"
+    assert files.resolve("/tmp/p.tar.gz").host == (tmp_path / "root").resolve() / "tmp" / "p.tar.gz"
+    for path in ("/ft-logs/../etc/passwd", "/tmp/../../x", "../x"):
+        with pytest.raises(PermissionError) as refused:
+            files.resolve(path)
+        assert refused.value.errno == errno.EACCES and refused.value.filename == path
+    (volume / "out").symlink_to(tmp_path)  # a link out of the volume
+    with pytest.raises(PermissionError, match="symbolic link"):
+        files.resolve("/ft-logs/out/secret")
+    (volume / "in").symlink_to(volume / "pod", target_is_directory=True)
+    assert files.resolve("/ft-logs/in/x").host == volume.resolve() / "pod" / "x"  # a link that stays is fine
+
+
+def test_a_read_only_mount_refuses_writes_with_erofs_but_an_existing_folder_is_made_without_error(tmp_path):
+    import errno
+
+    files, volume = files_with(tmp_path, read_only=True)
+    assert files.make_dirs("/ft-logs").host == volume.resolve()
+    with pytest.raises(OSError) as refused:
+        files.append("/ft-logs/x.log")
+    assert refused.value.errno == errno.EROFS
+    assert files.append("/tmp/x", b"1").host.read_bytes() == b"1"  # the scratch root stays writable
+
+
+def test_touch_creates_its_file_in_the_pv_folder_and_fails_as_coreutils_does(tmp_path):
+    from ftlib.controlplane.node_programs import touch
+
+    files, volume = files_with(tmp_path)
+    assert touch(["/ft-logs/.dynamo-ft-bound"], files).exit_code == 0 and (volume / ".dynamo-ft-bound").is_file()
+    failed = touch(["/ft-logs/no/such/x", "/ft-logs/../x"], files)
+    assert failed.exit_code == 1 and failed.stderr.splitlines() == [
+        "touch: cannot touch '/ft-logs/no/such/x': No such file or directory",
+        "touch: cannot touch '/ft-logs/../x': the node agent refuses '..' in a path"]
+    assert touch([], files).stderr == "touch: missing file operand\n"
+
+
+def test_python_knows_the_suites_scripts_by_their_exact_text_and_nothing_else(tmp_path):
+    from ftlib.controlplane.node_programs import ExecContext, python_script, run_python
+    from ftlib.platform.kubernetes import load_job
+    from ftlib.platform.kubernetes.jobs import CHUNK, PACK
+    from ftlib.platform.kubernetes.procs import PROC_ARGV, PROC_SCRIPT
+
+    assert [python_script(["python3", "-c", s]) for s in (PACK, CHUNK, PROC_SCRIPT, load_job.WRAPPER)] == \
+        ["pack", "chunk", "proc", "wrapper"]
+    assert python_script(load_job.INTERRUPT) == "interrupt" and python_script(load_job.TERMINATE) == "terminate"
+    assert python_script(["python", "-c", PACK + " "]) == "" and python_script(["/usr/bin/python3", "-c", "print(1)"]) == ""
+    assert python_script(["python3", "-m", "dynamo.frontend"]) is None and python_script(["perl", "-c", PACK]) is None
+
+    files, volume = files_with(tmp_path)
+    (volume / "pod").mkdir()
+    (volume / "pod" / "20260101T000000.log").write_text("line\n")
+    namespace = procs.PidNamespace()
+    namespace.spawn(["/pause"], procs.program_for(["/pause"]), "pause", 0.0)
+    context = ExecContext(files, namespace.alive, lambda pid, signum: False)
+    packed = run_python(["python3", "-c", PACK, "/ft-logs", "/tmp/p.tar.gz"], context)
+    expected = json.loads(packed.stdout)
+    chunks = [run_python(["python3", "-c", CHUNK, "/tmp/p.tar.gz", str(o), "100"], context).stdout
+              for o in range(0, expected["size"], 100)]
+    import base64
+    import hashlib
+
+    data = b"".join(base64.b64decode(c) for c in chunks)
+    assert len(data) == expected["size"] and hashlib.sha256(data).hexdigest() == expected["sha256"]
+    listing = run_python(PROC_ARGV, context)
+    assert [(p.pid, p.command) for p in parse_ps(listing.stdout)] == [(1, "/pause")]
+    missing = run_python(["python3", "-c", CHUNK, "/tmp/none", "0", "1"], context)
+    assert missing.exit_code == 1 and missing.stderr.endswith(
+        "FileNotFoundError: [Errno 2] No such file or directory: '/tmp/none'\n")
+    unknown = run_python(["python3", "-c", "import os; os.system('rm -rf /')"], context)
+    assert unknown.exit_code == 1 and "NotImplementedError: the dynamo-ft node agent runs no Python" in unknown.stderr
+    no_one = run_python(load_job.INTERRUPT, context)
+    assert no_one.exit_code == 1 and "ProcessLookupError" in no_one.stderr
+
+
+def pod_runtime(tmp_path, containers: list[dict], volumes: list[dict], folders: dict | None = None):
+    pod = {"metadata": {"name": "p-1", "namespace": "ns", "uid": "u1"},
+           "spec": {"containers": containers, "volumes": volumes, "restartPolicy": "Never"}}
+    runtime = node_pods.PodRuntime(node_pods.parse_pod(pod), tmp_path / "pod", "127.1.0.2")
+    runtime.volumes_bound(0.0, folders)
+    return runtime
+
+
+def run_for(runtime, seconds: float, start: float = 0.0) -> float:
+    now = start
+    while now < start + seconds:
+        now += 0.1
+        runtime.tick(now)
+    return now
+
+
+def test_the_log_tee_appends_each_container_instances_output_to_the_mounted_pv_and_says_so_when_it_cannot(tmp_path):
+    pv = tmp_path / "pv"
+    pv.mkdir()
+    env = [{"name": "POD_NAME", "value": "p-1"}]
+    mount = [{"name": "logs", "mountPath": "/ft-logs"}]
+    runtime = pod_runtime(tmp_path, [{"name": "main", "image": "i", "command": wrap_command(ENGINE), "env": env,
+                                      "volumeMounts": mount}],
+                          [{"name": "logs", "persistentVolumeClaim": {"claimName": "c"}}], {"logs": pv})
+    run_for(runtime, 1.0)
+    instance = runtime.runs["main"].current
+    copies = list((pv / "p-1").glob("*.log"))
+    assert [c.name for c in copies] == [instance.started.strftime("%Y%m%dT%H%M%S") + ".log"]
+    assert copies[0].read_text().splitlines() == [line.text for line in instance.log.lines()]  # what the agent logged
+
+    read_only = pod_runtime(tmp_path / "ro", [{"name": "main", "image": "i", "command": wrap_command(ENGINE),
+                                               "env": env, "volumeMounts": [{**mount[0], "readOnly": True}]}],
+                            [{"name": "logs", "persistentVolumeClaim": {"claimName": "c"}}], {"logs": pv})
+    run_for(read_only, 0.5)
+    lines = [(line.stream, line.text) for line in read_only.runs["main"].current.log.lines()]
+    assert lines[0][0] == "stderr" and lines[0][1].startswith("ft-log-tee: cannot write /ft-logs/p-1/")
+    assert read_only.runs["main"].current.tee is None and "simulated process started" in lines[1][1]
+
+
+def test_the_load_wrapper_relays_its_client_to_load_out_prints_its_exit_and_refuses_another_aiperf(tmp_path):
+    from ftlib.platform.kubernetes.load_job import LoadJobImage, load_argv, load_job_manifest
+    from ftlib.load.config import LoadConfig
+
+    argv = load_argv("aiperf", "d", LoadConfig(concurrency=2, request_count=3), "http://10.0.0.1:8000", "m", "m")
+    spec = load_job_manifest("j", "ns", "r", LoadJobImage("img"), argv)["spec"]["template"]["spec"]
+    runtime = pod_runtime(tmp_path, spec["containers"], spec["volumes"])
+    run_for(runtime, 2.5)
+    run = runtime.runs["load"]
+    log = [line.text for line in run.current.log.lines()]
+    assert run.running and log[-1] == "dynamo-ft: load exited 1"  # held for the copy-back
+    results = tmp_path / "pod" / ".volumes" / "results"
+    assert (results / "load.out").read_text().splitlines() == log[:-1]
+    records = [json.loads(line) for line in (results / "aiperf" / "profile_export.jsonl").read_text().splitlines()]
+    assert [r["error"]["type"] for r in records] == ["ClientConnectorError"] * 3  # an IP address: refused, not DNS
+    spec["containers"][0]["env"][-1]["value"] = "aiperf==0.12.0"
+    pinned = pod_runtime(tmp_path / "pinned", spec["containers"], spec["volumes"])
+    run_for(pinned, 0.5)
+    assert [line.text for line in pinned.runs["load"].current.log.lines()] == [
+        "dynamo-ft: this image has aiperf 0.13.0; the suite needs aiperf==0.12.0", "dynamo-ft: load exited 97"]
+
+
+def test_a_claims_volume_is_mounted_only_when_its_pv_is_a_host_path_inside_the_nodes_volume_folders(tmp_path):
+    from ftlib.controlplane.node import volume_folder
+
+    roots = (tmp_path / "volumes",)
+    inside = volume_folder("pvc-1", {"spec": {"hostPath": {"path": str(tmp_path / "volumes" / "pvc-1")}}}, roots)
+    assert inside.folder == (tmp_path / "volumes" / "pvc-1").resolve() and inside.folder.is_dir()
+    for path in ("/etc", str(tmp_path / "volumes"), str(tmp_path / "volumes" / ".." / "x")):
+        refused = volume_folder("pvc-2", {"spec": {"hostPath": {"path": path}}}, roots)
+        assert refused.folder is None and "is not inside the node's volume folders" in refused.waiting
+    assert "not a hostPath volume" in volume_folder("pvc-3", {"spec": {"nfs": {"path": "/x"}}}, roots).waiting

@@ -28,6 +28,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -60,6 +61,20 @@ def container_path(path: str) -> PurePosixPath:
     if ".." in parts:
         raise PermissionError(errno.EACCES, DOTDOT_REFUSED, str(path))
     return PurePosixPath("/", *[p for p in parts if p not in (".", "/")])
+
+
+@contextmanager
+def container_errors(found: HostPath):
+    """Report an `OSError` of a host operation on ``found`` with container paths: a program in
+    the pod never sees where its files are on the host."""
+    try:
+        yield
+    except OSError as error:
+        name, host = str(error.filename or ""), str(found.host)
+        shown = str(found.path) + name[len(host):] if name.startswith(host) else str(found.path)
+        if not error.errno:
+            raise
+        raise type(error)(error.errno, error.strerror, shown) from None
 
 
 def inside(folder: Path, path: Path) -> bool:
@@ -104,7 +119,8 @@ class ContainerFiles:
         if found.host.exists():
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
         found = self.writable(path)
-        found.host.mkdir(parents=True, exist_ok=True)
+        with container_errors(found):
+            found.host.mkdir(parents=True, exist_ok=True)
         return found
 
     def append(self, path: str, data: bytes = b"") -> HostPath:
@@ -112,7 +128,7 @@ class ContainerFiles:
         found = self.writable(path)
         if not found.host.parent.is_dir():
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
-        with found.host.open("ab") as out:
+        with container_errors(found), found.host.open("ab") as out:
             out.write(data)
         return found
 

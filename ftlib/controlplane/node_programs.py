@@ -55,7 +55,7 @@ from typing import Callable, Protocol
 from urllib.parse import urlsplit
 
 from ftlib.controlplane import node_processes as procs
-from ftlib.controlplane.node_files import ContainerFiles
+from ftlib.controlplane.node_files import ContainerFiles, container_errors
 from ftlib.controlplane.node_processes import ExecAnswer, Process, Program
 from ftlib.platform.kubernetes import load_job
 from ftlib.platform.kubernetes.jobs import CHUNK, PACK
@@ -109,7 +109,8 @@ def touch(args: list[str], files: ContainerFiles) -> ExecAnswer:
     for name in args:
         try:
             found = files.append(name)
-            os.utime(found.host)
+            with container_errors(found):
+                os.utime(found.host)
         except (OSError, ValueError) as error:
             errors.append(f"touch: cannot touch '{name}': {getattr(error, 'strerror', None) or error}\n")
     return ExecAnswer(stderr="".join(errors), exit_code=1 if errors else 0)
@@ -143,7 +144,9 @@ def pack(folder: str, packed: str, files: ContainerFiles) -> str:
     target = files.writable(packed)
     if not target.host.parent.is_dir():
         raise FileNotFoundError(2, "No such file or directory", packed)
-    with tarfile.open(target.host, "w:gz") as tar:
+    with container_errors(target):
+        tar = tarfile.open(target.host, "w:gz")
+    with tar, container_errors(source):
         tar.add(source.host, arcname=".")
     digest = hashlib.sha256(target.host.read_bytes()).hexdigest()
     return json.dumps({"size": target.host.stat().st_size, "sha256": digest}) + "\n"
@@ -151,7 +154,8 @@ def pack(folder: str, packed: str, files: ContainerFiles) -> str:
 
 def chunk(name: str, offset: int, length: int, files: ContainerFiles) -> str:
     """`jobs.CHUNK`: ``length`` bytes of the file from ``offset``, in base64."""
-    with files.resolve(name).host.open("rb") as source:
+    found = files.resolve(name)
+    with container_errors(found), found.host.open("rb") as source:
         source.seek(offset)
         return base64.b64encode(source.read(length)).decode()
 
