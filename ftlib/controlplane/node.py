@@ -10,7 +10,9 @@ it as simulated processes, and serves the kubelet endpoints kube-apiserver calls
 
 **No process of a pod runs on the host**: not a command of a pod spec, not an exec. A pod's
 processes are records (`ftlib.controlplane.node_processes`), its life is a state machine
-(`ftlib.controlplane.node_pods`), its logs are files in ``folder``.
+(`ftlib.controlplane.node_pods`), its logs are files in ``folder``; what its programs read and
+write is a simulated filesystem (`ftlib.controlplane.node_files`) over folders of the host that
+the agent chose: the claims' PV folders, and per pod folders under ``folder``.
 
 What it assumes of the control plane (`ftlib.controlplane.cluster` sets it up so):
 
@@ -23,7 +25,10 @@ What it assumes of the control plane (`ftlib.controlplane.cluster` sets it up so
   admission taints every new Node ``node.kubernetes.io/not-ready:NoSchedule``, and only that
   controller lifts it once the Node is Ready; without it kube-scheduler binds nothing here.
 - ``api`` may do what the ``system:node`` ClusterRole allows (Nodes, Leases, pods and their status,
-  events, reading PVCs, SubjectAccessReviews): ``system:node:<name>`` in ``system:nodes`` does.
+  events, reading PVCs and PVs, SubjectAccessReviews): ``system:node:<name>`` in ``system:nodes`` does.
+- The PVs it mounts are ``hostPath`` folders inside ``volume_roots`` (by default
+  ``<folder>/../volumes``, where `ftlib.controlplane.cluster` has the provisioner of
+  `ftlib.controlplane.storage` make them); a PV anywhere else keeps its pod waiting.
 
 What it does, as a kubelet does:
 
@@ -38,7 +43,8 @@ What it does, as a kubelet does:
   ``kube-node-lease`` (40 s) renewed every `LEASE_RENEW_SECONDS`.
 - **Pods**: watched with ``fieldSelector=spec.nodeName=<name>`` (a ``410 Gone`` lists again and
   pods deleted meanwhile are forgotten). A pod whose PVCs are not all ``Bound`` waits in
-  ``ContainerCreating``. Then the sandbox (``/pause`` as PID 1 with ``shareProcessNamespace``),
+  ``ContainerCreating``; once they are, each claim's PV is read through the API and its
+  ``hostPath`` folder is what the pod's mounts of that claim show. Then the sandbox (``/pause`` as PID 1 with ``shareProcessNamespace``),
   the pod IP, init containers in order, the containers. Status is patched (strategic merge, the
   pod's UID in the patch) as a kubelet writes it: phase, conditions PodReadyToStartContainers,
   Initialized, ContainersReady, Ready (PodScheduled stays the scheduler's), observedGeneration,
@@ -59,28 +65,43 @@ What it does, as a kubelet does:
   or SIGTERM) from outside the container, then SIGKILL when ``deletionGracePeriodSeconds`` (at
   least 2 s, as the kubelet's minimum) has passed; once every container stopped, the terminal phase
   is written and the pod deleted with ``gracePeriodSeconds=0`` and a UID precondition.
+- **Volumes and files** (`ftlib.controlplane.node_files`): a mount of a PVC volume is its PV's
+  folder (read-only when the mount or the volume says so), an ``emptyDir`` a folder per pod, and
+  everything else a scratch root per container instance under ``folder``, gone with the pod. Every
+  path is checked to stay in its folder.
 - **Job pods** (``restartPolicy: Never``/``OnFailure``): ``sleep N`` ends after N s with 0,
-  ``true``, ``touch FILE`` at once with 0, ``false`` with 1; the phase becomes Succeeded or Failed.
+  ``true`` at once with 0, ``false`` with 1, ``touch FILE`` creates FILE (0, or 1 with coreutils'
+  message); ``python -c`` of the suite's own scripts does their work (`ftlib.controlplane.node_programs`);
+  the load Job's wrapper runs until signalled once its client ended; the phase becomes Succeeded
+  or Failed.
 - **Logs**: per container instance, ``folder/pods/<ns>_<pod>_<uid>/<container>/<n>.log`` in the
   CRI format; ``previous=true`` reads the instance before the current one. An engine (any program
   not listed in `ftlib.controlplane.node_processes`) logs that it started with its argv, that it is
   ready, that it received SIGTERM/SIGINT and its exit; the log-tee wrapper's warning when POD_NAME
-  is unusable. The folder of a pod goes when the pod is deleted.
+  is unusable or its file cannot be written. Under the log-tee wrapper every line a container
+  instance prints is also appended to ``${FT_LOG_ROOT:-/ft-logs}/$POD_NAME/<date -u
+  +%Y%m%dT%H%M%S at its start>.log`` in the container's files (the log PVC's folder when it is
+  mounted there), and the container log shows it as stdout, as the wrapper's ``2>&1`` does. The
+  folder of a pod goes when the pod is deleted.
 - **Kubelet server** on 127.0.0.1 (`ftlib.controlplane.node_server`): TLS with ``cert_file``,
   client certificates signed by ``ca_file`` required, requests authorized by SubjectAccessReview.
 
 Where a real kubelet differs:
 
 1. It runs containers; here nothing runs, and a program's behaviour is guessed from its argv (see
-   `ftlib.controlplane.node_processes`): an engine handles SIGTERM/SIGINT and exits 0 after
-   0.3 s, it never crashes, leaks or answers HTTP, and nothing it would write to a volume is
-   written (``touch`` succeeds without creating the file; the log-tee's ``tee`` writes no file on
-   the log PVC).
+   `ftlib.controlplane.node_processes` and `ftlib.controlplane.node_programs`): an engine handles
+   SIGTERM/SIGINT and exits 0 after 0.3 s, it never crashes, leaks, answers HTTP or writes a
+   file; the load Job's aiperf fails every request (nothing can reach a frontend here) and writes
+   the records aiperf 0.13 writes then. A tee killed by a fault stops the copy to the log PVC, but
+   the engine gets no SIGPIPE.
 2. The image is not pulled or read: ``imagePullPolicy`` and pull secrets are ignored, ``imageID``
-   is made from the image's name, a container without ``command`` runs as the image's name, and
-   exec knows only ``ps``, ``kill``, ``sleep``, ``true``, ``false``, ``touch`` and ``sh -c`` with
-   one simple command; anything else (``python3``, ``cat``…) is "executable file not found in
-   $PATH", so the suite's ``/proc`` fallback and its copy-back through ``python`` do not run here.
+   is made from the image's name, a container without ``command`` runs as the image's name, its
+   filesystem holds only empty ``/tmp``, ``/etc``… (`ftlib.controlplane.node_files.IMAGE_FOLDERS`),
+   every image has ``python``/``python3`` with aiperf 0.13.0 (a busybox has neither), and exec
+   knows only ``ps``, ``kill``, ``sleep``, ``true``, ``false``, ``touch``, ``sh -c`` with one simple
+   command and ``python -c`` with the suite's own scripts (any other Python exits 1 with a
+   ``NotImplementedError``); anything else (``cat``, ``ls``…) is "executable file not found in
+   $PATH". A path with ``..`` is refused (EACCES) where a kernel would resolve it.
 3. Pod IPs are loopback addresses (``127.<n>.x.y``, never routed off the machine; kube-apiserver's
    status validation accepts them). kube-apiserver refuses to proxy to loopback, so ``pods/proxy``
    (the suite's ``/metrics`` reads) is **not exercised**, and the EndpointSlice controller refuses
@@ -90,9 +111,11 @@ Where a real kubelet differs:
    "Handshake status 500". Exec is served over WebSocket only (``v5``/``v4.channel.k8s.io``, the node declares
    ExtendWebSocketsToKubelet); a real kubelet also takes SPDY, and ``tty``, stdin, attach and
    port-forward. stdin is read and dropped. An exec'd ``sleep`` ends when its stream closes.
-5. Volumes are not mounted: a pod waits for its PVCs to be Bound and nothing else (ConfigMap,
-   Secret, projected and hostPath volumes are taken as present). Resources are not enforced (no
-   OOMKilled, no eviction, no pressure conditions), ``activeDeadlineSeconds`` of a pod, in-place
+5. Only PVCs bound to a ``hostPath`` PV inside the agent's volume roots and ``emptyDir`` volumes
+   hold files; ConfigMap, Secret, projected, downwardAPI and a pod's own hostPath volumes are empty
+   read-only folders (nothing of the host is mapped by a pod spec), ``subPath``,
+   ``mountPropagation`` and volume devices are not handled, and a folder is packed without the
+   mounts below it. Resources are not enforced (no OOMKilled, no eviction, no pressure conditions), ``activeDeadlineSeconds`` of a pod, in-place
    resize, container restart rules and ephemeral containers are not handled; a spec change never
    restarts a container. Sidecar init containers start with the app containers.
 6. Node status is refreshed every 60 s (a kubelet reports every 5 min when nothing changed, and

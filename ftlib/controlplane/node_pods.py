@@ -2,9 +2,11 @@
 restarts with the kubelet's back-off, probes, graceful stops) and the status a kubelet writes.
 
 No API call is made here: `PodRuntime` is driven by `PodRuntime.tick` (the agent calls it every
-`TICK_SECONDS` with ``time.monotonic()``), by `PodRuntime.exec` and by `PodRuntime.terminate`,
-and it says what to write through `pod_status` and `PodRuntime.events`. The agent
-(`ftlib.controlplane.node`) does the API calls.
+`TICK_SECONDS` with ``time.monotonic()``), by `PodRuntime.exec` and by `PodRuntime.terminate`;
+it says what to write through `pod_status` and `PodRuntime.events`, and the agent
+(`ftlib.controlplane.node`) does the API calls. Its containers' files are the folders the agent
+gives it (`PodRuntime.volumes_bound`) and folders it makes under ``folder``
+(`ftlib.controlplane.node_files`).
 """
 from __future__ import annotations
 

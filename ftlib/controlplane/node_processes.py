@@ -1,5 +1,7 @@
 """The simulated processes of the node agent's pods: programs, PID namespaces, signals, and the
-few commands its image answers through exec (`ps`, `kill`, `sleep`, `true`, `false`, `touch`).
+few commands its image answers through exec (`ps`, `kill`, `sleep`, `true`, `false`; ``touch``
+and ``python`` are `ftlib.controlplane.node_programs`, as are the long-running programs with a
+`Process.script`).
 
 Nothing here runs a process on the host: a "process" is a record in a `PidNamespace`. How each
 program behaves is decided by `program_for` from its argv alone (the image is never looked at):
@@ -11,8 +13,9 @@ program behaves is decided by `program_for` from its argv alone (the image is ne
 - ``/bin/sh -c SCRIPT NAME ARGS…`` (also ``sh``, ``bash``, ``dash``): `resolve_launch` follows
   the shell. A script whose last command is ``exec "$@"`` execs ARGS, so the process keeps the
   shell's PID and shows ARGS; when the script also runs ``exec tee -a`` (the suite's log-tee
-  wrapper) a ``tee -a <stamp>.log`` child appears, unless ``POD_NAME`` is unusable (then the
-  wrapper's warning goes to the log and ARGS run without it). A one-line simple command is
+  wrapper) a ``tee -a <stamp>.log`` child appears appending to `Launch.tee_file`, unless
+  ``POD_NAME`` is unusable (then the wrapper's warning goes to the log and ARGS run without it;
+  the agent does the same when the file cannot be written). A one-line simple command is
   exec'd as sh and bash do; any other script stays a shell with no handlers, until signalled.
 - anything else is an *engine*: multi-threaded, handles SIGTERM and SIGINT by logging and
   exiting 0 after `GRACEFUL_EXIT_SECONDS`; other signals take their default action.

@@ -25,9 +25,10 @@ What it does, as an external provisioner (sig-storage-lib-external-provisioner) 
 
 Where a real CSI provisioner differs:
 
-1. There is no CSI driver, no attach and no mount: the PV is a ``hostPath`` the node agent does
-   not mount, so nothing a pod "writes" lands in the folder (the folder is made and removed, and
-   only proves the life cycle).
+1. There is no CSI driver, no attach and no mount: the PV is a ``hostPath`` folder that the node
+   agent (`ftlib.controlplane.node`) maps into its pods' simulated filesystem, so what a pod's
+   simulated programs write to the claim (the probe Job's ``touch``, the log tee) lands in it,
+   and is gone when the released volume is deleted.
 2. Capacity is not checked or enforced, the access modes are not checked against what the storage
    can do (every mode is accepted), ``volumeBindingMode: WaitForFirstConsumer``, topology,
    snapshots, cloning, expansion and ``Retain`` reclaim clean-up are not handled.
