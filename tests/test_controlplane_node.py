@@ -655,3 +655,23 @@ def test_a_claims_volume_is_mounted_only_when_its_pv_is_a_host_path_inside_the_n
         refused = volume_folder("pvc-2", {"spec": {"hostPath": {"path": path}}}, roots)
         assert refused.folder is None and "is not inside the node's volume folders" in refused.waiting
     assert "not a hostPath volume" in volume_folder("pvc-3", {"spec": {"nfs": {"path": "/x"}}}, roots).waiting
+
+
+def test_a_python_c_container_does_its_script_at_once_and_an_unknown_one_fails_as_a_python_error(tmp_path):
+    from ftlib.platform.kubernetes.jobs import PACK
+
+    pv = tmp_path / "pv"
+    pv.mkdir()
+    (pv / "a.log").write_text("x\n")
+    containers = [{"name": "pack", "image": "i", "command": ["python3", "-c", PACK, "/data", "/data/../x"],
+                   "volumeMounts": [{"name": "d", "mountPath": "/data"}]},
+                  {"name": "other", "image": "i", "command": ["python3", "-c", "print(1)"]},
+                  {"name": "engine", "image": "i", "command": ["python3", "-m", "dynamo.frontend"]}]
+    runtime = pod_runtime(tmp_path, containers, [{"name": "d", "persistentVolumeClaim": {"claimName": "c"}}],
+                          {"d": pv})
+    run_for(runtime, 1.0)
+    pack, other, engine = (runtime.runs[n] for n in ("pack", "other", "engine"))
+    assert pack.last.exit_code == 1 and "PermissionError: [Errno 13] the node agent refuses '..' in a path: " \
+        "'/data/../x'" in [line.text for line in pack.last.log.lines()]
+    assert other.last.exit_code == 1 and any("NotImplementedError" in line.text for line in other.last.log.lines())
+    assert engine.running and "simulated process started" in engine.current.log.lines()[0].text

@@ -444,7 +444,8 @@ class PodRuntime:
         tee_file = self._tee_file(launch, files)
         namespace = self.sandbox if self.spec.share_pid and self.sandbox is not None else PidNamespace()
         script = node_programs.script_for(launch.argv, now)
-        program = node_programs.WRAPPER_PROGRAM if script else procs.program_for(launch.argv)
+        program = node_programs.WRAPPER_PROGRAM if script else procs.Program("oneshot", lifetime=0.0) \
+            if node_programs.python_script(launch.argv) is not None else procs.program_for(launch.argv)
         main = namespace.spawn(launch.argv, program, "main", now, session_leader=True, owner=run.spec.name)
         main.script = script
         tee = namespace.spawn(launch.tee, procs.program_for(launch.tee), "tee", now, skip=5,
