@@ -426,7 +426,11 @@ class FakeOperator:
             for version in ("v1alpha1", "v1beta1"):
                 for dgd in self.api.objects(dgd_resource(version)):
                     names.add(dgd["metadata"]["name"])
-                    self._reconcile(version, dgd)
+                    try:
+                        self._reconcile(version, dgd)
+                    except client.ApiException as error:  # deleted meanwhile: a real operator requeues
+                        if error.status != 404:
+                            raise
             for job in self.api.objects(JOBS):  # the PVC bind probe: mounts the claim and succeeds
                 labels = job["metadata"].get("labels") or {}
                 if labels.get("dynamo-ft/part") == "pvc-probe" and not (job.get("status") or {}).get("succeeded"):
@@ -434,7 +438,11 @@ class FakeOperator:
                                                            {"status": {"succeeded": 1}})
             for pod in self.api.objects(PODS):  # the garbage collector: pods of a deleted DGD go
                 if pod["metadata"]["labels"].get(GRAPH_LABEL) not in names and not pod["metadata"].get("deletionTimestamp"):
-                    self.core.delete_namespaced_pod(pod["metadata"]["name"], self.namespace)
+                    try:
+                        self.core.delete_namespaced_pod(pod["metadata"]["name"], self.namespace)
+                    except client.ApiException as error:  # gone meanwhile
+                        if error.status != 404:
+                            raise
             self._stop.wait(0.03)
 
     def _services(self, dgd: dict) -> dict[str, dict]:
