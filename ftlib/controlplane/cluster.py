@@ -382,7 +382,8 @@ class ControlPlane:
 
         node = NodeAgent(self.api_client("node"), name=NODE_NAME, port=self.ports.kubelet,
                          cert_file=self.kubelet_serving.cert, key_file=self.kubelet_serving.key,
-                         ca_file=self.ca.ca.cert, folder=self.folder / "node")
+                         ca_file=self.ca.ca.cert, folder=self.folder / "node",
+                         volume_roots=(self.folder / "volumes",))
         for stand_in in (Provisioner(self.api_client(), folder=self.folder / "volumes"), node,
                          OperatorStandIn(self.api_client())):
             stand_in.start()
