@@ -13,6 +13,7 @@ import uuid
 import pytest
 from kubernetes import client
 
+from tests.polling import eventually
 from ftlib.controlplane import node_pods, node_processes as procs
 from ftlib.controlplane.cluster import NAMESPACE
 from ftlib.controlplane.node import check_declared_features, pod_grace, restarts_in
@@ -46,14 +47,7 @@ def pod_body(name: str, command: list[str], *, share: bool = True, grace: int | 
 
 
 def wait_for(what: str, check, timeout: float = 30.0, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(every)
+    return eventually(check, timeout, every, what)
 
 
 def ready(core, name: str) -> client.V1Pod | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from tests.polling import eventually as poll
 from ftlib.controlplane import conversion
 from ftlib.controlplane import operator as op
 from ftlib.platform.kubernetes import dgd
@@ -27,15 +28,7 @@ EXAMPLES = sorted((DATA / "dynamo_examples").glob("*.yaml"))
 
 
 def eventually(check, timeout: float = 20.0, every: float = 0.1):
-    """``check()``'s first truthy answer within ``timeout`` seconds (its last answer is shown on failure)."""
-    deadline = time.monotonic() + timeout
-    answer = None
-    while time.monotonic() < deadline:
-        answer = check()
-        if answer:
-            return answer
-        time.sleep(every)
-    raise AssertionError(f"not within {timeout} s; last answer: {answer!r}")
+    return poll(check, timeout, every)
 
 
 class Cluster:

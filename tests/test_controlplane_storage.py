@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from tests.polling import eventually as poll
 from ftlib.controlplane.cluster import NAMESPACE
 from ftlib.controlplane.storage import (DEFAULT_CLASS_ANNOTATION, PROVISIONED_BY, PROVISIONER, Claim, Provisioner,
                                         inside)
@@ -34,14 +35,7 @@ def core(plane, provisioner):
 
 
 def eventually(what: str, check, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.2)
+    return poll(check, timeout, 0.2, what)
 
 
 def claim_body(name: str, storage_class: str | None = None, size: str = "2Gi") -> dict:

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from tests.polling import eventually
 from ftlib.controlplane.cluster import TESTER
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,15 +78,7 @@ def foreign_dgd(custom: client.CustomObjectsApi, namespace: str) -> None:
 
 
 def wait_for(condition, timeout: float = 60.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"not true within {timeout} s: {condition.__doc__ or condition}")
+    return eventually(condition, timeout, 0.3)
 
 
 @pytest.fixture(scope="module")
