@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import errno
 import os
 import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from ftlib.errors import SpecError
 from ftlib.validate import MAX_SEED
@@ -69,7 +70,8 @@ class RunOptions:
             if key.startswith(FOREIGN_PREFIXES):
                 continue
             if key not in known:
-                raise SpecError(f"unknown option -D {key}; allowed: {', '.join(known)}")
+                raise SpecError(f"unknown option -D {key}{did_you_mean(key, known, '-D ')}; "
+                                f"allowed: {', '.join(known)}")
             if key == "seed":
                 values[key] = parse_seed(raw)
                 continue
@@ -83,7 +85,8 @@ class RunOptions:
 
     def validate(self) -> None:
         if self.platform not in PLATFORMS:
-            raise SpecError(f"unknown platform {self.platform!r}; allowed: {', '.join(PLATFORMS)}")
+            raise SpecError(f"unknown platform {self.platform!r}{did_you_mean(self.platform, PLATFORMS)}; "
+                            f"allowed: {', '.join(PLATFORMS)}")
         if self.platform == "kubernetes":
             from ftlib.platform.kubernetes.config import check_cluster_options
 
@@ -92,7 +95,8 @@ class RunOptions:
             raise SpecError("-D dry_run=server asks a Kubernetes API server to judge the manifests: "
                             "it needs -D platform=kubernetes (-D dry_run=true plans on any platform)")
         if self.client_type not in CLIENT_TYPES:
-            raise SpecError(f"unknown client_type {self.client_type!r}; allowed: {', '.join(CLIENT_TYPES)}")
+            raise SpecError(f"unknown client_type {self.client_type!r}{did_you_mean(self.client_type, CLIENT_TYPES)}; "
+                            f"allowed: {', '.join(CLIENT_TYPES)}")
         if not self.output_dir:
             raise SpecError("output_dir must not be empty")
 
@@ -122,6 +126,13 @@ class RunOptions:
             raise SpecError(f"-D output_dir={self.output_dir}: cannot write evidence into {root} "
                             f"({error.strerror or error}); give a folder that can be created and written") from None
         return root
+
+
+def did_you_mean(word: str, known: Iterable[str], prefix: str = "") -> str:
+    """`` (did you mean <prefix>platform?)`` when one of ``known`` is close to ``word`` (a typo:
+    ``platfrom``, ``outputdir``), else nothing."""
+    nearest = difflib.get_close_matches(str(word), list(known), n=1, cutoff=0.75)
+    return f" (did you mean {prefix}{nearest[0]}?)" if nearest else ""
 
 
 def parse_dry_run(raw: object) -> bool | str:

@@ -342,6 +342,8 @@ OPTIONS = "platform, namespace, image, storage_class, skip_service_restart, kube
           "load_image, keep_resources, kube_log_tee, client_type, output_dir, dry_run, seed"
 BAD_OPTIONS = [  # (id, -D options, the one message): each stops the run before any scenario, exit code 2
     ("an-unknown-option", ["-D", "foo=bar"], f"unknown option -D foo; allowed: {OPTIONS}"),
+    ("a-mistyped-option", ["-D", "platfrom=local"], f"unknown option -D platfrom (did you mean -D platform?); "
+                                                    f"allowed: {OPTIONS}"),
     ("a-bool-option-given-another-word", ["-D", "keep_resources=maybe"],
      "option keep_resources takes true or false, got 'maybe'"),
     ("an-unknown-platform", ["-D", "platform=docker"], "unknown platform 'docker'; allowed: local, kubernetes"),

@@ -25,8 +25,26 @@ def test_behave_ini_userdata_is_accepted_as_is():
 
 def test_an_unknown_key_is_rejected_naming_the_allowed_keys():
     with pytest.raises(SpecError) as error:
-        RunOptions.from_userdata({"platfrom": "kubernetes"})
-    assert str(error.value) == f"unknown option -D platfrom; allowed: {ALLOWED}"
+        RunOptions.from_userdata({"foo": "kubernetes"})
+    assert str(error.value) == f"unknown option -D foo; allowed: {ALLOWED}"
+
+
+@pytest.mark.parametrize("typo, meant", [("platfrom", "platform"), ("outputdir", "output_dir"), ("dryrun", "dry_run"),
+                                         ("keep_resource", "keep_resources"), ("namspace", "namespace")])
+def test_a_mistyped_key_names_the_nearest_known_one(typo, meant):
+    with pytest.raises(SpecError) as error:
+        RunOptions.from_userdata({typo: "x"})
+    assert str(error.value) == f"unknown option -D {typo} (did you mean -D {meant}?); allowed: {ALLOWED}"
+
+
+@pytest.mark.parametrize("key, typo, message", [
+    ("platform", "locl", "unknown platform 'locl' (did you mean local?); allowed: local, kubernetes"),
+    ("platform", "kubernets", "unknown platform 'kubernets' (did you mean kubernetes?); allowed: local, kubernetes"),
+    ("client_type", "aipref", "unknown client_type 'aipref' (did you mean aiperf?); allowed: aiperf, legacy")])
+def test_a_mistyped_platform_or_client_names_the_nearest_known_one(key, typo, message):
+    with pytest.raises(SpecError) as error:
+        RunOptions.from_userdata({key: typo})
+    assert str(error.value) == message
 
 
 @pytest.mark.parametrize("text", ["1", "true", "True", "YES", "on", " yes "])
