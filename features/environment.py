@@ -21,7 +21,8 @@ from ftlib.errors import SpecError
 from ftlib.scenario import claim_evidence_folder, unique_slug
 from ftlib.verdicts import judge_remaining
 from ftlib.reports import FaultToleranceReport
-from ftlib.reports.allure_results import attach_scenario_evidence, attach_verdict
+from ftlib.reports.allure_results import (ENVIRONMENT_FILE, attach_scenario_evidence, attach_verdict,
+                                          clear_earlier_results, results_dir)
 from ftlib.reports.timeline_picture import TimelinePicture
 
 REPORT_TAG = "report"
@@ -36,8 +37,11 @@ def before_all(context):
     runs.report_leftovers()  # what runs killed without cleanup left (./run clean removes it)
     # one message and exit code 2, not behave's abort summary (the Allure formatter checked them first)
     context.ft_options = console.checked_options(context.config.userdata, REPO_ROOT)
-    console.check_selection(context._runner.features, context.config)  # none selected: an error
+    context.ft_run_started = time.monotonic()
+    context.ft_selected = console.check_selection(context._runner.features, context.config)  # none selected: an error
     console.check_platform(context.ft_options)  # no cluster: one message before any scenario, not one per scenario
+    if not (context.ft_options.dry_run or context.config.dry_run):  # a scenario will run: ./run clears the earlier results
+        clear_earlier_results(results_dir(context.config.userdata, context.config.base_dir), keep=[ENVIRONMENT_FILE])
     context.ft_dry_run = console.DryRunTally()
     context.ft_used_names = set()
     console.setup_logging()  # the console stays clean; INFO goes to scenario.log
@@ -98,8 +102,9 @@ def _server_dry_run(context, scenario, loads) -> None:
 
 def _unique_folder(context, scenario) -> str:
     """Scenarios of one run never share an evidence folder (two features may reuse a name, two
-    long names may share their first 120 characters)."""
-    folder = unique_slug(scenario.name, context.ft_used_names)
+    long names may share their first 120 characters). An outline row's folder is named from the
+    outline and the row's values, not the example group's title (`console.evidence_name`)."""
+    folder = unique_slug(console.evidence_name(scenario), context.ft_used_names)
     context.ft_used_names.add(folder)
     return folder
 
@@ -195,3 +200,14 @@ def after_all(context):
         print(f"\n{tally.line()}", file=sys.__stdout__, flush=True)
         if tally.refused:
             console.exit_with("the cluster refused or pruned these manifests:\n  " + "\n  ".join(tally.refused), 1)
+    elif getattr(context, "ft_selected", None) and not context.config.dry_run:
+        _print_run_summary(context)
+
+
+def _print_run_summary(context) -> None:
+    """The run's last lines: wall time, evidence, report, counts (`console.run_summary`)."""
+    options = context.ft_options
+    results = results_dir(context.config.userdata, context.config.base_dir)
+    lines = console.run_summary(console.RunTally.of(context.ft_selected), time.monotonic() - context.ft_run_started,
+                                options.output_path(REPO_ROOT), results, REPO_ROOT)
+    print("\n" + "\n".join(lines), file=sys.__stdout__, flush=True)

@@ -12,6 +12,9 @@
   behave's abort summary; so is a platform that cannot work, e.g. no cluster (`check_platform`).
 - A dry run ends with one line: how many scenarios, which backends, an estimated wall time from
   the plans (`DryRunTally`).
+- Any other run ends with what a person wants to know (`run_summary`): the wall time, where the
+  evidence and the report are, and ``scenarios: N passed, N failed`` (`RunTally`), not behave's
+  counts of every scenario the selection left out.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from behave.formatter.base import Formatter, StreamOpener
+from behave.model import ScenarioOutline
 
 from ftlib.errors import FtError, SpecError
 from ftlib.events.base import Event
@@ -124,6 +128,38 @@ def check_selection(features: Iterable, config) -> list:
         print(f"note: this selection includes {_count(len(weekly), f'@{WEEKLY_TAG} scenario')} (the long matrix rows, left out "
               f"unless --tags brings them in)", file=sys.stderr, flush=True)
     return selected
+
+
+def outline_row_name(template: str, row: Mapping[str, str], rows: Iterable[Mapping[str, str]]) -> str:
+    """The name an outline row's evidence folder is made from: the outline's name with the row's
+    values (``<backend> <topology> x<replicas>: …`` -> ``mocker agg x1: …``), and, only when another
+    of the outline's ``rows`` would get the same name, the row's values the name does not hold
+    (``… (max_errors 25, min_ok 80)``). Never the example group's title or the row's number: the
+    name follows from the outline and the row alone, so it stays the same whatever else a run
+    selects. Rows equal in every value share it (`ftlib.scenario.unique_slug` then numbers them)."""
+    name = _rendered(template, row)
+    if sum(_rendered(template, other) == name for other in rows) <= 1:
+        return name
+    rest = [f"{key} {value}" for key, value in row.items() if f"<{key}>" not in template]
+    return f"{name} ({', '.join(rest)})" if rest else name
+
+
+def _rendered(template: str, values: Mapping[str, str]) -> str:
+    for key, value in values.items():
+        template = template.replace(f"<{key}>", value)
+    return template
+
+
+def evidence_name(scenario) -> str:
+    """The name a behave scenario's evidence folder is made from (`ftlib.scenario.unique_slug`
+    makes it a folder): its name, or for a row of a Scenario Outline `outline_row_name`, which
+    leaves out the example group's title behave adds (``… -- @1.4 one row per backend``)."""
+    outline, row = getattr(scenario, "parent", None), getattr(scenario, "_row", None)
+    if row is None or not isinstance(outline, ScenarioOutline):
+        return scenario.name
+    rows = [dict(other.items()) for examples in outline.examples if examples.table is not None
+            for other in examples.table.rows]
+    return outline_row_name(outline.name, dict(row.items()), rows)
 
 
 # -- dry run -----------------------------------------------------------------------------------------
@@ -255,6 +291,73 @@ def scenario_line(status: str, seconds: float, verdicts: Iterable["Verdict"], ou
     return f"  {status} in {seconds:.1f} s: {judged} | evidence: {_shown(output_dir)}"
 
 
+# -- the end of a run ----------------------------------------------------------------------------------
+NOT_RUN = ("skipped", "untested")  # behave's statuses of a selected scenario that did not run (--stop, interrupted)
+REPORT_COMMAND = "./run report"  # scripts/report.sh: renders the Allure results into one HTML file
+DEFAULT_RESULTS = Path("test_outputs") / "allure-results"  # where ./run report looks without arguments
+
+
+@dataclass
+class RunTally:
+    """How the scenarios a run selected ended. ``failed`` counts every scenario that ran and did
+    not pass; ``errored`` says how many of those an error stopped (behave's error, hook_error,
+    undefined…) rather than a check. The closing line keeps the shard runner's format, which CI
+    reads: ``scenarios: N passed, N failed`` (then `` (N errored)``, ``, N skipped`` when any)."""
+
+    passed: int = 0
+    failed: int = 0
+    errored: int = 0
+    skipped: int = 0
+    not_passed: list[str] = field(default_factory=list)  # "failed  features/x.feature:12  <name>", one each
+
+    def add(self, status: str, where: str = "") -> None:
+        if status == "passed":
+            self.passed += 1
+        elif status in NOT_RUN:
+            self.skipped += 1
+        else:
+            self.failed += 1
+            self.errored += status != "failed"
+            if where:
+                self.not_passed.append(f"{status}  {where}")
+
+    @classmethod
+    def of(cls, scenarios: Iterable) -> "RunTally":
+        tally = cls()
+        for scenario in scenarios:
+            tally.add(scenario.status.name, f"{scenario.location}  {scenario.name}")
+        return tally
+
+    def closing_line(self) -> str:
+        return (f"scenarios: {self.passed} passed, {self.failed} failed"
+                + (f" ({self.errored} errored)" if self.errored else "")
+                + (f", {self.skipped} skipped" if self.skipped else ""))
+
+
+def report_command(results: Path, repo_root: Path) -> str:
+    """The command that renders the Allure results in ``results`` (`REPORT_COMMAND`, run from
+    ``repo_root``), with the folder, absolute, when it is not the default one."""
+    results = Path(results).resolve()
+    return REPORT_COMMAND if results == (repo_root / DEFAULT_RESULTS).resolve() else f"{REPORT_COMMAND} {results}"
+
+
+def run_summary(tally: RunTally, seconds: float, evidence_root: Path, results: Path, repo_root: Path,
+                workers: int | None = None, not_run: int = 0) -> list[str]:
+    """The lines a run ends with: its wall time, where the evidence and the report are (the
+    command that renders it, `report_command`), the scenarios that did not pass, then the counts
+    (`RunTally.closing_line`, last)."""
+    wall = f"wall time {seconds:.1f} s" + (f" with {workers} worker processes" if workers else "")
+    if not_run:
+        wall += f"; {not_run} scenarios not run (interrupted)"
+    report = Path(results).parent / "allure-report" / "index.html"
+    listed = ["did not pass:", *(f"  {line}" for line in tally.not_passed)] if tally.not_passed else []
+    return [wall,
+            f"evidence: {_shown(evidence_root)}/<scenario>/ (one folder per scenario; Allure results in "
+            f"{_shown(results)})",
+            f"report: {report_command(results, repo_root)} (renders them into {_shown(report)}, which any browser opens)",
+            *listed, tally.closing_line()]
+
+
 def _shown(path: Path) -> str:
     try:
         return str(Path(path).resolve().relative_to(Path.cwd()))
@@ -265,4 +368,5 @@ def _shown(path: Path) -> str:
 __all__ = ["exit_with", "checked_options", "check_platform", "setup_logging", "check_selection", "selected_scenarios", "estimate_seconds", "DryRunTally",
            "scenario_line", "is_verdict", "list_failed_checks", "raised_on_purpose", "error_line", "log_record",
            "StepErrorLines", "ERROR_LINE",
-           "STARTUP_SECONDS"]
+           "STARTUP_SECONDS", "RunTally", "run_summary", "report_command", "evidence_name",
+           "outline_row_name"]

@@ -31,9 +31,15 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ftlib import console
+from ftlib.options import RunOptions
+from ftlib.reports.allure_results import clear_earlier_results, results_dir
 from ftlib.scenario import slug
+
+if TYPE_CHECKING:
+    from behave.configuration import Configuration
 
 MEMORY_PER_SCENARIO_GB = 1.5  # aiperf (~0.8 GB) + the graph + behave, with head room
 PORTS = (20000, 32767)  # Dynamo 1.6.1 reads DYN_SYSTEM_PORT as i16: stay below 32768
@@ -42,7 +48,7 @@ CHILD_MIN_SECONDS = 1800.0  # a child run is stopped after max(this, CHILD_ESTIM
 CHILD_ESTIMATE_FACTOR = 4
 _SUMMARY = re.compile(r"(\d+) scenarios? passed, (\d+) failed, (\d+) skipped")
 _LOAD_SECONDS = re.compile(r"for (\d+(?:\.\d+)?) (seconds?|minutes?)")
-_SCENARIO_LINE = re.compile(r"\s+\w+ in \d+(\.\d+)? s: ")  # ftlib.console.scenario_line
+_SCENARIO_LINE = re.compile(r"\s+(\w+) in \d+(\.\d+)? s: ")  # ftlib.console.scenario_line: its status first
 _PASS_SECONDS = re.compile(r"^(\d+(?:\.\d+)?) seconds? pass")
 SERIAL_TAG = "serial"
 DURATIONS = Path.home() / ".cache" / "dynamo-ft" / "durations.json"
@@ -76,10 +82,11 @@ class Selected:
     name: str
     estimate: float
     serial: bool = False  # tagged @serial: runs with no other scenario beside it
+    folder_name: str = ""  # what its evidence folder is named from (`console.evidence_name`), if not its name
 
     @property
     def evidence_name(self) -> str:
-        return slug(self.name)
+        return slug(self.folder_name or self.name)
 
 
 @dataclass
@@ -92,6 +99,7 @@ class Outcome:
     seconds: float
     passed: int = 0
     failed: int = 0
+    errored: int = 0  # of the failed, those an error stopped rather than a check (their own line says so)
     skipped: int = 0
     log: str = ""
     lines: list[str] = field(default_factory=list)
@@ -146,8 +154,9 @@ def split_paths(args: list[str]) -> tuple[list[str], list[str]]:
     return options, paths
 
 
-def collect(behave: list[str], args: list[str]) -> list[Selected]:
-    """Ask behave (a dry run into a temporary folder) which scenarios ``args`` select."""
+def collect(behave: list[str], args: list[str], folder_names: dict[str, str] | None = None) -> list[Selected]:
+    """Ask behave (a dry run into a temporary folder) which scenarios ``args`` select;
+    ``folder_names``: what each location's evidence folder is named from (`Checked`)."""
     with tempfile.TemporaryDirectory(prefix="dynamo-ft-collect-") as scratch:
         out = Path(scratch) / "plan.json"
         argv = behave + _without_formatting(args) + ["--dry-run", "--no-summary", "-f", "json", "-o", str(out),
@@ -167,7 +176,7 @@ def collect(behave: list[str], args: list[str]) -> list[Selected]:
             location = element["location"]
             tags = set(feature.get("tags", [])) | set(element.get("tags", []))
             selected.append(Selected(location, element["name"], known.get(location, estimate_seconds(steps)),
-                                     SERIAL_TAG in tags))
+                                     SERIAL_TAG in tags, (folder_names or {}).get(location, "")))
     return selected
 
 
@@ -275,6 +284,8 @@ class ShardRunner:
             outcome.failed = max(1, len(group) - outcome.passed)
         outcome.skipped = max(0, len(group) - outcome.passed - outcome.failed)
         outcome.lines = [line for line in text.splitlines() if _SCENARIO_LINE.match(line)]
+        errors = [line for line in outcome.lines if _SCENARIO_LINE.match(line).group(1) not in ("passed", "failed")]
+        outcome.errored = min(outcome.failed, len(errors))
         return outcome
 
     def interrupt(self, signum, frame) -> None:  # noqa: ARG002 - a signal handler
@@ -343,7 +354,21 @@ def output_dir(args: list[str], repo: Path) -> Path:
     return path if path.is_absolute() else repo / path
 
 
-def refuse_bad_arguments(args: list[str]) -> None:
+@dataclass
+class Checked:
+    """The arguments as `refuse_bad_arguments` found them good: behave's configuration, the run's
+    options, and what each selected scenario's evidence folder is named from, by location."""
+
+    config: "Configuration"
+    options: RunOptions
+    folder_names: dict[str, str]
+
+    @property
+    def plans_only(self) -> bool:
+        return bool(self.options.dry_run or self.config.dry_run)
+
+
+def refuse_bad_arguments(args: list[str]) -> Checked:
     """What every child would refuse, refused once here, before any child starts, with the same
     one message and exit code 2 as a run without ``-j`` (`ftlib.console`): the ``-D`` options, the
     output folder, the selection (``--tags``, ``-n``, paths; none selected is an error) and what the
@@ -360,8 +385,9 @@ def refuse_bad_arguments(args: list[str]) -> None:
         locations = [location for location in runner.feature_locations() if not config.exclude(location)]
         features = parse_features(locations, language=config.lang)
     options = console.checked_options(config.userdata, Path(config.base_dir).resolve().parent)
-    console.check_selection(features, config)
+    selected = console.check_selection(features, config)
     console.check_platform(options)
+    return Checked(config, options, {str(scenario.location): console.evidence_name(scenario) for scenario in selected})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -377,13 +403,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     repo = Path.cwd()
     behave = [sys.executable, "-m", "behave"]
-    refuse_bad_arguments(args)
-    selected = collect(behave, args)
+    checked = refuse_bad_arguments(args)
+    selected = collect(behave, args, checked.folder_names)
     if not selected:
         print("dynamo-ft: the arguments select no scenario (check --tags, -n and the feature paths)",
               file=sys.stderr)
         return 2
     out = output_dir(args, repo)
+    results = results_dir(checked.config.userdata, checked.config.base_dir)
+    if not checked.plans_only:  # ./run's runs start from empty results: only now that scenarios are to run
+        clear_earlier_results(results)
     log_dir = out / "shard-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     todo = batches(selected)
@@ -397,18 +426,27 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = runner.run(todo)
     wall = time.monotonic() - started
     _save_durations(outcomes)
-    passed = sum(o.passed for o in outcomes)
-    failed = sum(o.failed for o in outcomes)
-    skipped = sum(o.skipped for o in outcomes)
+    tally = tally_of(outcomes)
     not_run = len(selected) - sum(len(o.locations) for o in outcomes)
     (out / "shards.json").write_text(json.dumps({"jobs": jobs, "wall_seconds": round(wall, 1),
                                                  "outcomes": [asdict(o) for o in outcomes]}, indent=1))
-    print(f"wall time {wall:.1f} s with {jobs} worker processes"
-          + (f"; {not_run} scenarios not run (interrupted)" if not_run else ""), flush=True)
-    print(f"scenarios: {passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""), flush=True)
+    print("\n".join(console.run_summary(tally, wall, out, results, repo, workers=jobs, not_run=not_run)), flush=True)
     if runner.stopping:
         return 130
-    return 0 if failed == 0 and not_run == 0 else 1
+    return 0 if tally.failed == 0 and not_run == 0 else 1
+
+
+def tally_of(outcomes: list[Outcome]) -> console.RunTally:
+    """The run's counts over its child runs, and the scenarios of each child that did not pass."""
+    tally = console.RunTally(passed=sum(o.passed for o in outcomes), failed=sum(o.failed for o in outcomes),
+                             errored=sum(o.errored for o in outcomes), skipped=sum(o.skipped for o in outcomes))
+    for outcome in outcomes:
+        if outcome.failed:
+            status = next((_SCENARIO_LINE.match(line).group(1) for line in outcome.lines
+                           if _SCENARIO_LINE.match(line).group(1) != "passed"), "failed")
+            tally.not_passed += [f"{status}  {location}  {name}" for location, name in zip(outcome.locations,
+                                                                                           outcome.names)]
+    return tally
 
 
 if __name__ == "__main__":

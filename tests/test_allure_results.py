@@ -4,13 +4,26 @@ scenario rebuilt from a real run (tests/data/timeline/worker_killed) and real po
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import allure_commons
 import pytest
 
 from ftlib.events.faults import TerminateProcess
 from ftlib.reports import allure_results as ar
 from ftlib.reports.timeline_picture import TimelinePicture
+from tests.test_console import REPO_ROOT, feature_folder, own_run_registry  # noqa: F401 - own_run_registry: a fixture
 from tests.test_timeline_picture import recorded
+
+ONE_SCENARIO = """Feature: one
+  Scenario: one load that went well
+    Given a mocker agg deployment
+    When a load made 5 good requests and 0 failed ones
+    Then there are no errors
+"""
 
 # a line as Dynamo writes it to a pod's log (colours included), and a line without a stamp
 DYNAMO_LINE = ("\x1b[2m2026-11-27T05:29:56.704163Z\x1b[0m \x1b[32m INFO\x1b[0m \x1b[1mhttp-request\x1b[0m: "
@@ -171,25 +184,80 @@ def test_a_fresh_run_removes_only_allure_files_of_earlier_runs(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
-def test_fresh_empties_the_folder_the_behave_arguments_name_unless_told_to_keep_it(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "behave.ini").write_text("[behave.userdata]\noutput_dir = default_out\n")
-    results = tmp_path / "chosen" / "allure-results"
+def test_a_fresh_run_keeps_what_it_is_told_to_keep(tmp_path):
+    for name in ("a-result.json", "environment.properties"):
+        (tmp_path / name).write_text("x")
+    assert ar.fresh_results(tmp_path, keep=[ar.ENVIRONMENT_FILE]) == 1
+    assert [p.name for p in tmp_path.iterdir()] == [ar.ENVIRONMENT_FILE]
+
+
+@pytest.mark.parametrize("fresh, keep, cleared", [("1", None, True), ("1", "1", False), (None, None, False),
+                                                  ("0", None, False), ("1", "0", True)])
+def test_earlier_results_are_cleared_only_when_run_asks_and_keeping_them_was_not_asked(tmp_path, monkeypatch, fresh,
+                                                                                       keep, cleared, capsys):
+    for variable, value in ((ar.FRESH_RESULTS_ENV, fresh), (ar.KEEP_RESULTS_ENV, keep)):
+        if value is None:
+            monkeypatch.delenv(variable, raising=False)
+        else:
+            monkeypatch.setenv(variable, value)
+    (tmp_path / "old-result.json").write_text("{}")
+
+    ar.clear_earlier_results(tmp_path)
+
+    assert (tmp_path / "old-result.json").exists() is not cleared
+    assert (f"allure results: removed 1 files of earlier runs from {tmp_path} (FT_KEEP_RESULTS=1 keeps them)"
+            in capsys.readouterr().err) is cleared
+
+
+# -- a typo never costs the last run's results (real behave and ./run runs) ------------------------
+
+def _with_earlier_results(out: Path) -> Path:
+    results = out / "allure-results"
     results.mkdir(parents=True)
-    (results / "old-result.json").write_text("{}")
-
-    monkeypatch.setenv(ar.KEEP_RESULTS_ENV, "1")
-    assert ar.main(["fresh", "-D", "output_dir=chosen"]) == 0 and (results / "old-result.json").exists()
-    monkeypatch.delenv(ar.KEEP_RESULTS_ENV)
-    assert ar.main(["fresh", "--dry-run", "-D", "output_dir=chosen"]) == 0 and (results / "old-result.json").exists()
-    assert ar.main(["fresh", "-j", "2", "--define=output_dir=chosen"]) == 0
-    assert not (results / "old-result.json").exists()
+    (results / "earlier-result.json").write_text("{}")
+    return results / "earlier-result.json"
 
 
-def test_behave_userdata_comes_from_behave_ini_and_the_command_line(tmp_path):
-    (tmp_path / "behave.ini").write_text("[behave.userdata]\noutput_dir = a\nplatform = local\n")
-    data = ar._userdata(["-D", "output_dir=b", "-Dplatform=kubernetes", "--define", "x=1"], tmp_path / "behave.ini")
-    assert data == {"output_dir": "b", "platform": "kubernetes", "x": "1"}
+@pytest.mark.parametrize("args", [["-n", "no such scenario"], ["-D", "platfrom=local"]], ids=["no-match", "typo"])
+def test_run_behave_stopping_before_any_scenario_keeps_the_earlier_results(tmp_path, args):
+    earlier = _with_earlier_results(tmp_path)
+
+    result = subprocess.run([str(REPO_ROOT / "run"), "behave", *args, "-D", f"output_dir={tmp_path}"],
+                            capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert earlier.exists()
+    assert "allure results" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_a_run_that_starts_a_scenario_clears_the_earlier_results_and_keeps_its_own(tmp_path):
+    (tmp_path / "behave.ini").symlink_to(REPO_ROOT / "behave.ini")
+    feature_folder(tmp_path, one=ONE_SCENARIO)
+    out = tmp_path / "out"
+    earlier = _with_earlier_results(out)
+
+    result = subprocess.run([sys.executable, "-m", "behave", "features", "-D", f"output_dir={out}"],
+                            cwd=tmp_path, env=dict(os.environ, **{ar.FRESH_RESULTS_ENV: "1"}), capture_output=True,
+                            text=True, timeout=120)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not earlier.exists()
+    assert len(list((out / "allure-results").glob("*-result.json"))) == 1
+    assert (out / "allure-results" / ar.ENVIRONMENT_FILE).exists()  # this run's, written before the clearing
+
+
+def test_plain_behave_adds_to_the_earlier_results(tmp_path):
+    (tmp_path / "behave.ini").symlink_to(REPO_ROOT / "behave.ini")
+    feature_folder(tmp_path, one=ONE_SCENARIO)
+    out = tmp_path / "out"
+    earlier = _with_earlier_results(out)
+    env = {k: v for k, v in os.environ.items() if k != ar.FRESH_RESULTS_ENV}
+
+    result = subprocess.run([sys.executable, "-m", "behave", "features", "-D", f"output_dir={out}"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert earlier.exists() and len(list((out / "allure-results").glob("*-result.json"))) == 2
 
 
 # -- what a failed scenario's result says --------------------------------------------------------

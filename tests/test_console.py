@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ftlib.console import STARTUP_SECONDS, DryRunTally, estimate_seconds, is_verdict, scenario_line
+from ftlib.console import (STARTUP_SECONDS, DryRunTally, RunTally, estimate_seconds, is_verdict, outline_row_name,
+                           report_command, run_summary, scenario_line)
 from ftlib.errors import LoadError
 from ftlib.events import StartLoad, StopLoad, Wait, WaitForLoadCompletion, WaitForRecovery
 from ftlib.load.config import LoadConfig
@@ -562,3 +563,128 @@ def test_a_failure_ftlib_raised_reads_without_a_traceback_but_an_error_keeps_it(
 def test_one_planned_scenario_is_one_scenario():
     assert DryRunTally(scenarios=1, backends={"mocker"}, seconds=30).line().startswith(
         "dry run: 1 scenario planned, backends: mocker; estimated wall time 30 s (")
+
+
+# -- the end of a run ------------------------------------------------------------------------------------
+
+ROWS = '''Feature: rows
+  Scenario Outline: mocker agg: <ok> good requests
+    Given a mocker agg deployment
+    When a load made <ok> good requests and <failed> failed ones
+    Then there are no errors
+
+    Examples: the first group of rows, with a long title (run by ./run test)
+      | ok | failed |
+      | 5  | 0      |
+      | 6  | 0      |
+
+    Examples: a second group
+      | ok | failed |
+      | 5  | 1      |
+'''
+ROW_FOLDERS = ["mocker_agg_5_good_requests_failed_0", "mocker_agg_6_good_requests", "mocker_agg_5_good_requests_failed_1"]
+FAILING_ROW_LINE = next(n for n, text in enumerate(ROWS.splitlines(), 1) if text.strip().startswith("| 5  | 1"))
+CLI = [sys.executable, "-m", "ftlib.behave_cli"]
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    """One run of ROWS as ./run starts behave (ftlib.behave_cli, progress formatter, Allure results)."""
+    root = tmp_path_factory.mktemp("rows")
+    (root / "behave.ini").symlink_to(REPO_ROOT / "behave.ini")
+    feature_folder(root, rows=ROWS)
+    out = root / "out"
+    result = subprocess.run([*CLI, "features", "-f", "progress", "-D", f"output_dir={out}"], cwd=root,
+                            capture_output=True, text=True, timeout=120)
+    return result, out, root
+
+
+def test_outline_rows_have_evidence_folders_named_from_the_outline_and_their_values_not_the_example_title(rows):
+    result, out, _ = rows
+
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and p.name != "allure-results") == \
+        sorted(ROW_FOLDERS)
+    assert f"| evidence: out/{ROW_FOLDERS[2]}\n" in result.stdout
+
+
+def test_an_outline_rows_folder_is_the_same_when_it_runs_alone(rows, tmp_path):
+    _, _, root = rows
+
+    alone = subprocess.run([*CLI, f"features/rows.feature:{FAILING_ROW_LINE}", "-D", f"output_dir={tmp_path}"], cwd=root,
+                           capture_output=True, text=True, timeout=120)
+
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".") and p.name != "allure-results"] == \
+        [ROW_FOLDERS[2]], alone.stdout + alone.stderr
+
+
+def test_a_run_ends_with_its_wall_time_where_evidence_and_report_are_and_the_counts(rows):
+    result, out, _ = rows
+    lines = result.stdout.rstrip().splitlines()
+
+    assert lines[-7] == ""  # a blank line after the scenarios' own lines
+    assert re.fullmatch(r"wall time \d+\.\d s", lines[-6])
+    assert lines[-5:-2] == [
+        "evidence: out/<scenario>/ (one folder per scenario; Allure results in out/allure-results)",
+        f"report: ./run report {out / 'allure-results'} (renders them into out/allure-report/index.html, which any "
+        "browser opens)",
+        "did not pass:"]
+    assert lines[-1] == "scenarios: 2 passed, 1 failed"
+    assert result.returncode == 1
+
+
+def test_the_scenarios_that_did_not_pass_are_listed_with_their_locations_before_the_counts(rows):
+    result, _, _ = rows
+    assert result.stdout.rstrip().splitlines()[-2] == \
+        f"  failed  features/rows.feature:{FAILING_ROW_LINE}  mocker agg: 5 good requests -- @2.1 a second group"
+
+
+def test_a_run_as_run_starts_it_shows_neither_behaves_runner_line_nor_its_skipped_counts(rows):
+    result, _, _ = rows
+    assert "USING RUNNER" not in result.stdout + result.stderr
+    assert "skipped" not in result.stdout and "steps passed" not in result.stdout and "Took " not in result.stdout
+
+
+def test_plain_behave_ends_with_behaves_own_summary_after_the_suites(judged):
+    result, _ = judged
+    ours = result.stdout.index("\nscenarios: 0 passed, 2 failed (1 errored)\n")
+    assert result.stdout.index("0 scenarios passed, 1 failed, 1 error") > ours
+
+
+def test_the_closing_line_keeps_the_shard_runners_format_and_says_how_many_an_error_stopped():
+    assert RunTally(passed=3, failed=1).closing_line() == "scenarios: 3 passed, 1 failed"
+    assert RunTally(passed=3, failed=2, errored=1, skipped=4).closing_line() == \
+        "scenarios: 3 passed, 2 failed (1 errored), 4 skipped"
+
+
+@pytest.mark.parametrize("statuses, counts", [
+    (["passed", "failed", "error", "hook_error", "undefined"], (1, 4, 3, 0)),
+    (["passed", "skipped", "untested"], (1, 0, 0, 2))])
+def test_a_tally_counts_an_error_as_failed_and_says_so(statuses, counts):
+    tally = RunTally()
+    for status in statuses:
+        tally.add(status, f"features/x.feature:1  {status}")
+
+    assert (tally.passed, tally.failed, tally.errored, tally.skipped) == counts
+    assert tally.not_passed == [f"{s}  features/x.feature:1  {s}" for s in statuses if s not in ("passed", "skipped",
+                                                                                                   "untested")]
+
+
+def test_the_report_command_names_the_results_folder_only_when_it_is_not_the_default(tmp_path):
+    assert report_command(tmp_path / "test_outputs" / "allure-results", tmp_path) == "./run report"
+    assert report_command(tmp_path / "x" / "allure-results", tmp_path) == f"./run report {tmp_path}/x/allure-results"
+
+
+def test_the_run_summary_names_the_workers_and_the_scenarios_an_interrupt_left(tmp_path):
+    lines = run_summary(RunTally(2), 61.25, tmp_path, tmp_path / "allure-results", tmp_path, workers=2, not_run=3)
+    assert lines[0] == "wall time 61.2 s with 2 worker processes; 3 scenarios not run (interrupted)"
+    assert lines[-1] == "scenarios: 2 passed, 0 failed"
+
+
+@pytest.mark.parametrize("template, row, rows, name", [
+    ("<backend> <topology> x<replicas>: a worker is killed", {"backend": "vllm", "topology": "agg", "replicas": "2",
+     "max_errors": "30"}, [{"backend": "vllm", "topology": "agg", "replicas": "1", "max_errors": "30"}],
+     "vllm agg x2: a worker is killed"),
+    ("<ok> good", {"ok": "5", "failed": "1", "x": "y"}, [{"ok": "5", "failed": "0", "x": "y"}], "5 good (failed 1, x y)"),
+    ("<ok> good", {"ok": "5"}, [{"ok": "5"}], "5 good")])
+def test_an_outline_row_is_named_from_the_outline_and_its_values(template, row, rows, name):
+    assert outline_row_name(template, row, [row, *rows]) == name

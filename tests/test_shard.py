@@ -223,3 +223,68 @@ def test_a_serial_scenario_runs_with_no_other_beside_it(sample):
     spans = {name: tuple(map(float, (sample / f"span-{name}").read_text().split())) for name in "asb"}
     assert spans["a"][0] < spans["b"][1] and spans["b"][0] < spans["a"][1]  # the other two ran side by side
     assert all(spans["s"][0] >= spans[n][1] or spans["s"][1] <= spans[n][0] for n in "ab")  # the serial one alone
+
+
+# -- names, counts and results ---------------------------------------------------------------------------
+
+def test_outline_rows_are_grouped_by_the_folder_named_from_the_outline_and_their_values(monkeypatch):
+    from ftlib.shard import refuse_bad_arguments
+
+    monkeypatch.chdir(REPO)
+    args = ["--tags", "@matrix", "-D", "dry_run=true"]
+    selected = collect(BEHAVE, args, refuse_bad_arguments(args).folder_names)
+
+    names = [item.evidence_name for item in selected]
+    assert "mocker_agg_x1_the_decode_engine_is_killed_under_load" in names
+    assert len(set(names)) == len(names) == len(batches(selected))  # every row a folder of its own, a child of its own
+    assert not [name for name in names if "--" in name or "matrix" in name]  # no example group's title
+
+
+def test_two_scenarios_whose_folders_would_share_a_name_run_in_one_child():
+    items = [Selected("a.feature:3", "x -- @1.1 first group", 10, folder_name="x"),
+             Selected("a.feature:9", "x -- @2.1 second group", 10, folder_name="x")]
+    assert [[i.location for i in g] for g in batches(items)] == [["a.feature:3", "a.feature:9"]]
+
+
+def test_a_child_whose_scenario_an_error_stopped_counts_as_failed_and_errored(tmp_path):
+    from ftlib.shard import ShardRunner, tally_of
+
+    log = tmp_path / "child.log"
+    log.write_text("features/x.feature  \n  error in 1.2 s: no errors — could not judge | evidence: out/x\nE\n"
+                   "0 scenarios passed, 0 failed, 1 error, 3 skipped\n")
+    outcome = ShardRunner._outcome(1, [Selected("features/x.feature:2", "x", 10)], 1.5, log)
+
+    assert (outcome.passed, outcome.failed, outcome.errored) == (0, 1, 1)
+    tally = tally_of([outcome])
+    assert tally.closing_line() == "scenarios: 0 passed, 1 failed (1 errored)"
+    assert tally.not_passed == ["error  features/x.feature:2  x"]
+
+
+def test_shards_end_with_the_wall_time_the_evidence_the_report_and_the_counts(sample):
+    done = _shard(sample, "-j", "2", "-D", f"output_dir={sample / 'out'}")
+    lines = done.stdout.splitlines()
+
+    assert lines[-6].startswith("wall time ") and lines[-6].endswith(" s with 2 worker processes")
+    assert lines[-5] == "evidence: out/<scenario>/ (one folder per scenario; Allure results in out/allure-results)"
+    assert lines[-4].startswith(f"report: ./run report {sample / 'out' / 'allure-results'} (renders them into ")
+    assert lines[-3:] == ["did not pass:", "  failed  features/sample.feature:6  one fails",
+                          "scenarios: 2 passed, 1 failed"]
+
+
+def _earlier_results(sample: Path) -> Path:
+    results = sample / "out" / "allure-results"
+    results.mkdir(parents=True)
+    (results / "earlier-result.json").write_text("{}")
+    return results / "earlier-result.json"
+
+
+def test_shards_clear_the_earlier_results_only_once_scenarios_are_to_run(sample, monkeypatch):
+    monkeypatch.setenv("FT_FRESH_RESULTS", "1")  # as ./run asks
+    earlier = _earlier_results(sample)
+
+    assert _shard(sample, "-j", "2", "-n", "no such scenario", "-D", f"output_dir={sample / 'out'}").returncode == 2
+    assert _shard(sample, "-j", "2", "-D", "platfrom=local", "-D", f"output_dir={sample / 'out'}").returncode == 2
+    assert earlier.exists()
+    done = _shard(sample, "-j", "2", "-D", f"output_dir={sample / 'out'}")
+    assert not earlier.exists(), done.stdout
+    assert f"allure results: removed 1 files of earlier runs from {earlier.parent}" in done.stdout

@@ -5,7 +5,9 @@ Where: `AllureResultsFormatter` is allure-behave's formatter, writing into
 evidence (behave fixes a formatter's outfile before userdata could change it). An explicit
 ``-D AllureFormatter.results_dir=<dir>`` wins over that. ``behave --dry-run`` writes no results.
 Plain ``behave`` adds to the results already there; ``./run`` starts each run from an empty
-results folder (`fresh_results`) unless ``FT_KEEP_RESULTS=1`` is set.
+results folder (`clear_earlier_results`, asked for by ``FT_FRESH_RESULTS=1``) unless
+``FT_KEEP_RESULTS=1`` is set, and only once the run is known to start a scenario: a typo
+(an unknown option, a selection that matches nothing) never costs the last run's results.
 
 Front page: ``environment.properties`` (Allure's environment panel) names the platform, the
 engine the workers run (``mocker`` on the local platform) and the versions of the tools.
@@ -63,6 +65,7 @@ log = logging.getLogger("ftlib.reports")
 RESULTS_DIR_KEY = "AllureFormatter.results_dir"
 RESULTS_SUBDIR = "allure-results"
 KEEP_RESULTS_ENV = "FT_KEEP_RESULTS"
+FRESH_RESULTS_ENV = "FT_FRESH_RESULTS"  # ./run sets it: clear the earlier results once a scenario is to run
 LOG_TAIL_LINES = 200
 LOG_LEAD_SECONDS = 5.0  # pod logs start this long before the first fault…
 LOG_TRAIL_SECONDS = 5.0  # …and end this long after the last failure
@@ -76,7 +79,8 @@ EVIDENCE_FILES = {  # evidence file -> attachment name; dgd*.yaml: what the kube
     "dgd_status.yaml": "the DGD's last status (dgd_status.yaml)"}
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 _LOG_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)(Z|[+-]\d\d:?\d\d)?")
-_RESULT_FILES = ("*-result.json", "*-container.json", "*-attachment.*", "environment.properties")
+ENVIRONMENT_FILE = "environment.properties"  # Allure's environment panel; this run's formatter writes it first
+_RESULT_FILES = ("*-result.json", "*-container.json", "*-attachment.*", ENVIRONMENT_FILE)
 MEDIA = {  # file suffix -> (MIME type, extension) Allure 3 renders
     ".png": ("image/png", "png"), ".svg": ("image/svg+xml", "svg"), ".md": ("text/markdown", "md"),
     ".json": ("application/json", "json"), ".csv": ("text/csv", "csv"), ".yaml": ("application/yaml", "yaml"),
@@ -174,20 +178,40 @@ def write_environment(directory: Path, userdata) -> Path:
             continue
     lines["python"] = python_platform.python_version()
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "environment.properties"
+    path = directory / ENVIRONMENT_FILE
     path.write_text("".join(f"{key}={value}\n" for key, value in lines.items() if value))
     return path
 
 
-def fresh_results(directory: Path) -> int:
+def fresh_results(directory: Path, keep: Iterable[str] = ()) -> int:
     """Remove the Allure result files (results, containers, attachments, environment) of
-    earlier runs from ``directory``; anything else there is left alone. Returns how many."""
-    removed = 0
+    earlier runs from ``directory``, except the files named in ``keep``; anything else there is
+    left alone. Returns how many."""
+    removed, kept = 0, set(keep)
     for pattern in _RESULT_FILES:
         for path in Path(directory).glob(pattern):
-            if path.is_file():
+            if path.is_file() and path.name not in kept:
                 path.unlink()
                 removed += 1
+    return removed
+
+
+def _set(variable: str) -> bool:
+    return os.environ.get(variable, "") not in ("", "0")
+
+
+def clear_earlier_results(directory: Path, keep: Iterable[str] = ()) -> int:
+    """Start ``./run``'s run from an empty results folder (`fresh_results`): called once the run
+    is known to start a scenario (its options, selection and platform were checked), by the
+    ``before_all`` hook or by the shard runner before its first child. Only when
+    ``FT_FRESH_RESULTS=1`` asks for it (``./run`` sets it; plain behave adds to the results) and
+    ``FT_KEEP_RESULTS=1`` does not keep them; says on the console what it removed."""
+    if not _set(FRESH_RESULTS_ENV) or _set(KEEP_RESULTS_ENV):
+        return 0
+    removed = fresh_results(directory, keep)
+    if removed:
+        print(f"allure results: removed {removed} files of earlier runs from {directory} "
+              f"({KEEP_RESULTS_ENV}=1 keeps them)", file=sys.stderr, flush=True)
     return removed
 
 
@@ -411,46 +435,3 @@ def attach_verdict(verdict: "Verdict") -> None:
     """A check's verdict on its own Allure step: the line (expected, observed, outcome) as the
     attachment's name, the details and evidence path inside."""
     attach_text(verdict.message() + "\n", f"verdict: {verdict.line}")
-
-
-# -- command line (./run) ---------------------------------------------------------------------
-def _userdata(args: list[str], config_file: Path) -> dict[str, str]:
-    """behave's userdata as ``args`` and ``behave.ini`` define it (``-D k=v``, ``--define k=v``)."""
-    import configparser
-
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str
-    parser.read(config_file)
-    userdata = dict(parser["behave.userdata"]) if parser.has_section("behave.userdata") else {}
-    values = iter(args)
-    for arg in values:
-        if arg in ("-D", "--define"):
-            arg = "-D" + next(values, "")
-        for prefix in ("--define=", "-D"):
-            if arg.startswith(prefix) and "=" in arg[len(prefix):]:
-                key, _, value = arg[len(prefix):].partition("=")
-                userdata[key] = value
-    return userdata
-
-
-def main(argv: list[str]) -> int:
-    """``python -m ftlib.reports.allure_results fresh [behave arguments]``: empty the results
-    folder those arguments would write to (unless FT_KEEP_RESULTS=1, or a dry run)."""
-    if not argv or argv[0] != "fresh":
-        print("usage: python -m ftlib.reports.allure_results fresh [behave arguments]", file=sys.stderr)
-        return 2
-    args = argv[1:]
-    userdata = _userdata(args, Path("behave.ini"))
-    dry = any(a in ("-d", "--dry-run") for a in args) or str(userdata.get("dry_run", "")).lower() in DRY_RUN_WORDS
-    if os.environ.get(KEEP_RESULTS_ENV, "") not in ("", "0") or dry:
-        return 0
-    directory = results_dir(userdata, Path.cwd() / "features")
-    removed = fresh_results(directory)
-    if removed:
-        print(f"allure results: removed {removed} files of earlier runs from {directory} "
-              f"({KEEP_RESULTS_ENV}=1 keeps them)", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
