@@ -226,6 +226,16 @@ def behave(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedP
     return subprocess.run([*BEHAVE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
+def run_features(root: Path, command: list[str], args: list[str], **features: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """``command`` (behave, or behave as ./run starts it) on ``features`` in ``root`` with the
+    project's behave.ini (Allure results too), the evidence in ``root/out``."""
+    (root / "behave.ini").symlink_to(REPO_ROOT / "behave.ini")
+    feature_folder(root, **features)
+    out = root / "out"
+    return subprocess.run([*command, "features", *args, "-D", f"output_dir={out}"], cwd=root, capture_output=True,
+                          text=True, timeout=120), out
+
+
 def results_of(allure_dir: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in allure_dir.glob("*-result.json")]
 
@@ -233,12 +243,8 @@ def results_of(allure_dir: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def judged(tmp_path_factory):
     """One behave run of JUDGED and STOPPED with the plain formatter and Allure results."""
-    root = tmp_path_factory.mktemp("console")
-    (root / "behave.ini").symlink_to(REPO_ROOT / "behave.ini")
-    feature_folder(root, judged=JUDGED, stopped=STOPPED)
-    out = root / "out"
-    result = behave(root, "features", "-f", "plain", "--no-color", "-D", f"output_dir={out}")
-    return result, out
+    return run_features(tmp_path_factory.mktemp("console"), BEHAVE, ["-f", "plain", "--no-color"], judged=JUDGED,
+                        stopped=STOPPED)
 
 
 # -- every check is judged, with its numbers ------------------------------------------------------
@@ -339,12 +345,7 @@ def test_two_scenarios_whose_names_share_their_first_120_characters_both_run_int
 @pytest.fixture(scope="module")
 def raising(tmp_path_factory):
     """One behave run (project's behave.ini: Allure results too) of steps that raise after the plan."""
-    root = tmp_path_factory.mktemp("raising")
-    (root / "behave.ini").symlink_to(REPO_ROOT / "behave.ini")
-    feature_folder(root, raising=RAISING)
-    out = root / "out"
-    result = behave(root, "features", "-f", "plain", "--no-color", "-D", f"output_dir={out}")
-    return result, out
+    return run_features(tmp_path_factory.mktemp("raising"), BEHAVE, ["-f", "plain", "--no-color"], raising=RAISING)
 
 
 @pytest.mark.parametrize("kind, line", [
@@ -591,12 +592,7 @@ CLI = [sys.executable, "-m", "ftlib.behave_cli"]
 def rows(tmp_path_factory):
     """One run of ROWS as ./run starts behave (ftlib.behave_cli, progress formatter, Allure results)."""
     root = tmp_path_factory.mktemp("rows")
-    (root / "behave.ini").symlink_to(REPO_ROOT / "behave.ini")
-    feature_folder(root, rows=ROWS)
-    out = root / "out"
-    result = subprocess.run([*CLI, "features", "-f", "progress", "-D", f"output_dir={out}"], cwd=root,
-                            capture_output=True, text=True, timeout=120)
-    return result, out, root
+    return (*run_features(root, CLI, ["-f", "progress"], rows=ROWS), root)
 
 
 def test_outline_rows_have_evidence_folders_named_from_the_outline_and_their_values_not_the_example_title(rows):
