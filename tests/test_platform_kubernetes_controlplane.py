@@ -26,22 +26,7 @@ IMAGE = "registry.example/dynamo:1.6.1"
 GRAPH = "nvidia.com/dynamo-graph-deployment-name"
 COMPONENT = "nvidia.com/dynamo-component"
 
-FAULTS = """\
-Feature: the step language on a real control plane
-
-  Scenario: delete, kill, freeze and upgrade on kubernetes
-    Given a mocker agg deployment
-    And the deployment is ready
-    When one decode worker pod is deleted
-    And the deployment recovers within 30 seconds
-    And the "dynamo.mocker" process of one decode worker pod is killed
-    And the deployment recovers within 30 seconds
-    And the "dynamo.mocker" process of the decode worker receives SIGTERM
-    And the deployment recovers within 30 seconds
-    And the "dynamo.mocker" process of the decode worker is frozen for 2 seconds
-    And the decode worker service is rolling-upgraded
-    Then the deployment recovered within 30 seconds
-"""
+FAULTS = (REPO / "features" / "kubernetes_contract.feature").read_text()  # the shipped contract feature
 
 BETA_UPGRADE = """\
 Feature: a v1beta1 DGD on a real control plane
