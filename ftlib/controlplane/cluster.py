@@ -295,8 +295,7 @@ class ControlPlane:
     def _api_get(self, path: str) -> bytes | None:
         """GET ``path`` from the API server as admin (None while it does not answer 200)."""
         context = ssl.create_default_context(cafile=str(self.ca.ca.cert))
-        pair = self.ca.folder
-        context.load_cert_chain(pair / "user-admin.crt", pair / "user-admin.key")
+        context.load_cert_chain(self.ca.folder / "user-admin.crt", self.ca.folder / "user-admin.key")
         try:
             with urllib.request.urlopen(self.server + path, context=context, timeout=2) as answer:
                 return answer.read() if answer.status == 200 else None
@@ -456,7 +455,7 @@ def up(bare: bool = False) -> int:
             print(f"a control plane is already up (pid {state['pid']}): {state['kubeconfig']}")
             return 0
         STATE_FILE.unlink()
-    binaries = build.build()  # in the foreground: its progress lines are the user's
+    build.build()  # in the foreground: its progress lines are the user's
     STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
     log_path = STATE_FILE.with_suffix(".log")
     pending = STATE_FILE.with_suffix(".starting")
@@ -477,8 +476,8 @@ def up(bare: bool = False) -> int:
     pending.rename(STATE_FILE)
     state = json.loads(STATE_FILE.read_text())
     print(state["describe"])
-    print(f"use it:  KUBECONFIG={state['kubeconfig']} ./run behave -D platform=kubernetes ...")
-    del binaries
+    print(f"use it:  KUBECONFIG={state['kubeconfig']} ./run behave -D platform=kubernetes "
+          "-D image=<image> --tags @contract")
     return 0
 
 
