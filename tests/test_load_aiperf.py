@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ftlib.load.aiperf import AiperfLoad, aiperf_argv
+from ftlib.load.aiperf import AiperfLoad, aiperf_argv, aiperf_env, tokenizer_source
 from ftlib.load.config import LoadConfig
 
 URL = "http://127.0.0.1:8000"
@@ -114,3 +114,61 @@ def test_a_load_runner_is_not_running_before_it_starts(tmp_path):
     assert not load.running
     assert load.log_path == tmp_path / "aiperf.out"
     assert load.hard_timeout > LoadConfig(request_count=10).expected_seconds
+
+
+# -- the tokenizer: a model card is read from its hub cache, offline ------------------------------------
+
+@pytest.fixture
+def card(tmp_path, monkeypatch):
+    from ftlib.model_card import ensure_model_card
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the shared caches go here, not in ~/.cache
+    return ensure_model_card(tmp_path / "card")
+
+
+def test_a_model_card_is_given_to_aiperf_by_its_repository_id_in_its_hub_cache(card, tmp_path):
+    from ftlib.model_card import CARD_FILES, HUB_REPO_ID, hub_snapshot
+
+    tokenizer, hub = tokenizer_source(str(card))
+
+    assert tokenizer == HUB_REPO_ID
+    assert hub.parent == tmp_path / "cache" / "dynamo-ft"
+    assert all((hub_snapshot(hub) / name).read_bytes() == (card / name).read_bytes() for name in CARD_FILES)
+
+
+@pytest.mark.parametrize("tokenizer", ["Qwen/Qwen3-0.6B", "/no/such/folder"])
+def test_any_other_tokenizer_is_given_as_it_is(tokenizer):
+    assert tokenizer_source(tokenizer) == (tokenizer, None)
+
+
+def test_without_the_hub_cache_a_card_is_given_as_its_path(card):
+    assert tokenizer_source(str(card), use_hub_cache=False) == (str(card), None)
+
+
+def test_aiperf_reads_a_hub_cache_offline_and_anything_else_online(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # what a caller's environment may hold
+
+    offline = aiperf_env(tmp_path / "t", tmp_path / "hub")
+    online = aiperf_env(tmp_path / "t", None)
+
+    assert (offline["HF_HUB_OFFLINE"], offline["TRANSFORMERS_OFFLINE"], offline["HF_HUB_CACHE"]) == \
+        ("1", "1", str(tmp_path / "hub"))
+    assert "HF_HUB_OFFLINE" not in online and "TRANSFORMERS_OFFLINE" not in online
+    assert offline["TMPDIR"] == online["TMPDIR"] == str(tmp_path / "t")
+
+
+def test_aiperfs_own_tokenizer_loads_from_the_hub_cache_offline_and_writes_nothing_there(card, monkeypatch):
+    from aiperf.common.tokenizer import Tokenizer
+
+    from ftlib.model_card import HUB_REPO_ID
+
+    _, hub = tokenizer_source(str(card))
+    before = sorted((p, p.stat().st_mtime_ns) for p in hub.rglob("*"))
+    for key, value in aiperf_env(card, hub).items():
+        if key.startswith(("HF_", "TRANSFORMERS_")):
+            monkeypatch.setenv(key, value)
+
+    tokenizer = Tokenizer.from_pretrained(HUB_REPO_ID)
+
+    assert tokenizer.encode("w1000 w31999") == [1000, 31999]
+    assert sorted((p, p.stat().st_mtime_ns) for p in hub.rglob("*")) == before

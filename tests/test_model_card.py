@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 from tokenizers import Tokenizer
 
-from ftlib.model_card import CARD_FILES, VOCAB_SIZE, default_cache_dir, ensure_model_card
+from ftlib.model_card import (CARD_FILES, HUB_REVISION, VOCAB_SIZE, default_cache_dir, default_hub_cache_dir,
+                              ensure_hub_cache, ensure_model_card, hub_snapshot, is_model_card)
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +87,40 @@ def test_the_default_cache_follows_xdg_cache_home(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
 
     assert default_cache_dir().parent == tmp_path / "dynamo-ft"
+
+
+# -- the hub cache aiperf reads the card from ------------------------------------------------------------
+
+def test_the_hub_cache_holds_the_cards_files_as_one_snapshot_that_refs_main_names(card, tmp_path):
+    hub = ensure_hub_cache(card, tmp_path / "hub")
+    repo = hub / "models--dynamo-ft--tiny-card"
+
+    snapshot = hub_snapshot(hub)
+    assert snapshot.parent == repo / "snapshots"
+    assert (repo / "refs" / HUB_REVISION).read_text() == snapshot.name
+    assert {name: (snapshot / name).read_bytes() for name in CARD_FILES} == \
+        {name: (card / name).read_bytes() for name in CARD_FILES}
+    assert [p.name for p in hub.parent.iterdir()] == ["hub"]  # no staging folder left behind
+
+
+def test_an_existing_hub_cache_is_kept_as_it_is(card, tmp_path):
+    hub = ensure_hub_cache(card, tmp_path / "hub")
+    before = sorted((p, p.stat().st_mtime_ns) for p in hub.rglob("*"))
+
+    assert ensure_hub_cache(card, hub) == hub
+    assert sorted((p, p.stat().st_mtime_ns) for p in hub.rglob("*")) == before
+
+
+def test_the_default_hub_cache_is_named_from_the_cards_content(card, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    other = tmp_path / "other"
+    shutil.copytree(card, other)
+    (other / "config.json").write_text("{}")
+
+    assert ensure_hub_cache(card).parent == tmp_path / "cache" / "dynamo-ft"
+    assert default_hub_cache_dir(card) == default_hub_cache_dir(Path(shutil.copytree(card, tmp_path / "copy")))
+    assert default_hub_cache_dir(other) != default_hub_cache_dir(card)
+
+
+def test_a_folder_is_a_model_card_only_with_all_its_files(card, tmp_path):
+    assert is_model_card(card) and not is_model_card(tmp_path) and not is_model_card("Qwen/Qwen3-0.6B")
