@@ -129,12 +129,12 @@ def test_the_dry_run_of_every_feature_prints_manifests_the_crd_schema_and_the_su
                              "-D", "platform=kubernetes", "-D", "dry_run=true", "-D", "namespace=ft",
                              "-D", f"image={IMAGE}"], cwd=repo, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    blocks = result.stdout.split("\nMANIFESTS ")[1:]
-    plans = result.stdout.count("PLAN ")
+    scenarios = result.stdout.split("\nPLAN ")[1:]  # each: its plan, then its manifests
+    blocks = [s.split("\nMANIFESTS ", 1)[1] for s in scenarios if "\nMANIFESTS " in s]
 
-    assert plans > 10 and len(blocks) == plans
-    for block in blocks:
-        text = block.split("\n", 1)[1].split("\nPLAN ", 1)[0].split("\ndry run: ", 1)[0]
+    assert len(scenarios) > 10 and len(blocks) == len(scenarios)
+    for scenario, block in zip(scenarios, blocks):
+        text = block.split("\n", 1)[1].split("\ndry run: ", 1)[0]
         manifests = [m for m in yaml.safe_load_all(text) if m]
         kinds = [m["kind"] for m in manifests]
         assert kinds[:2] == ["DynamoGraphDeployment", "PersistentVolumeClaim"], block[:200]
@@ -142,5 +142,5 @@ def test_the_dry_run_of_every_feature_prints_manifests_the_crd_schema_and_the_su
         for manifest in manifests:
             assert manifest["metadata"]["namespace"] == "ft"
             assert manifest["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "dynamo-ft"
-        if "start load" in block or "Job" in kinds:
-            assert "Job" in kinds
+        plan = scenario.split("\nMANIFESTS ", 1)[0]
+        assert ("start load" in plan) == ("Job" in kinds), scenario[:300]  # a load Job exactly when the plan starts a load
